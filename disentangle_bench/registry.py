@@ -1,0 +1,213 @@
+"""The plugin registry: built-ins and installed plugins, registered through the same hooks.
+
+The built-in datasets, perturbations, models and metrics live in
+:mod:`disentangle_bench.builtin`, an ordinary plugin module. Third-party plugins are found through
+the ``disentangle_bench`` entry-point group (switch that off with
+``DISENTANGLE_BENCH_DISABLE_PLUGIN_AUTOLOAD=1``) or named explicitly in
+``DISENTANGLE_BENCH_PLUGINS`` (comma-separated importable modules).
+
+Every registered factory is also exposed to gin under its name (module = its kind), so
+``beta_vae.beta = 4`` binds the ``beta`` argument of the model ``beta_vae``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+import gin
+import pluggy
+
+from disentangle_bench import hookspecs
+from disentangle_bench.contract import KINDS, Kind, check_factory, check_instance, describe_origin
+from disentangle_bench.errors import ConfigError, PluginError, UnknownPluginError
+
+ENTRY_POINT_GROUP = "disentangle_bench"
+DISABLE_AUTOLOAD_ENV = "DISENTANGLE_BENCH_DISABLE_PLUGIN_AUTOLOAD"
+EXTRA_PLUGINS_ENV = "DISENTANGLE_BENCH_PLUGINS"
+BUILTIN_PLUGIN = "builtin"
+
+# Arguments the runner supplies when it builds an object; gin must not bind them.
+RUNTIME_ARGUMENTS: dict[str, tuple[str, ...]] = {"models": ("observation_shape",)}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered plugin object and where it came from."""
+
+    kind: str
+    name: str
+    factory: Any = field(repr=False)
+    plugin: str
+    distribution: str
+
+    @property
+    def origin(self) -> str:
+        return describe_origin(self.plugin, self.distribution)
+
+
+def _builtin_distribution() -> str:
+    from disentangle_bench import __version__
+
+    return f"disentangle-bench {__version__}"
+
+
+class Registry:
+    """All plugins of one process: lookup by kind and name, and construction through gin."""
+
+    def __init__(self, *, autoload: bool | None = None, plugins: Iterable[Any] = ()) -> None:
+        """Register the built-ins, then entry points (unless disabled), then ``plugins``.
+
+        ``plugins`` are extra plugin modules or objects, registered as if installed.
+        """
+        from disentangle_bench import builtin
+
+        self._manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self._manager.add_hookspecs(hookspecs)
+        self._distributions: dict[str, str] = {}
+        self._add(builtin, BUILTIN_PLUGIN, _builtin_distribution())
+        if autoload is None:
+            autoload = not os.environ.get(DISABLE_AUTOLOAD_ENV)
+        if autoload:
+            self._load_entry_points()
+        for module_name in filter(None, os.environ.get(EXTRA_PLUGINS_ENV, "").split(",")):
+            self._add(_import_plugin(module_name.strip()), module_name.strip(), "(not installed)")
+        for plugin in plugins:
+            name = getattr(plugin, "__name__", None) or type(plugin).__name__
+            self._add(plugin, name, "(not installed)")
+        self._entries = self._collect()
+        self._gin_factories: dict[tuple[str, str], Any] = {}
+        self._expose_to_gin()
+
+    # -- discovery ---------------------------------------------------------------------------
+
+    def _add(self, plugin: Any, name: str, distribution: str) -> None:
+        if self._manager.has_plugin(name):
+            raise PluginError(
+                f"two plugins are named {name!r}: {self._distributions[name]} and {distribution}"
+            )
+        try:
+            self._manager.register(plugin, name=name)
+            self._manager.check_pending()
+        except pluggy.PluginValidationError as error:
+            raise PluginError(f"{describe_origin(name, distribution)}: {error}") from error
+        self._distributions[name] = distribution
+
+    def _load_entry_points(self) -> None:
+        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "(unknown distribution)"
+            try:
+                plugin = ep.load()
+            except Exception as error:  # any failure inside a third-party import
+                raise PluginError(
+                    f"{describe_origin(ep.name, dist)} failed to import {ep.value!r}: "
+                    f"{type(error).__name__}: {error}"
+                ) from error
+            self._add(plugin, ep.name, dist)
+
+    def _collect(self) -> dict[str, dict[str, Entry]]:
+        entries: dict[str, dict[str, Entry]] = {key: {} for key in KINDS}
+        for kind in KINDS.values():
+            for impl in getattr(self._manager.hook, kind.hook).get_hookimpls():
+                distribution = self._distributions[impl.plugin_name]
+                for obj in _call_hook(impl, kind, distribution):
+                    name = check_factory(kind, obj, impl.plugin_name, distribution)
+                    entry = Entry(kind.key, name, obj, impl.plugin_name, distribution)
+                    if name in entries[kind.key]:
+                        other = entries[kind.key][name]
+                        raise PluginError(
+                            f"{kind.singular} name {name!r} is registered twice: by "
+                            f"{other.origin} and by {entry.origin}"
+                        )
+                    entries[kind.key][name] = entry
+        return entries
+
+    def _expose_to_gin(self) -> None:
+        with gin.unlock_config(), gin.config.interactive_mode():
+            for kind_key, by_name in self._entries.items():
+                for name, entry in by_name.items():
+                    denylist = [
+                        arg for arg in RUNTIME_ARGUMENTS.get(kind_key, ()) if _accepts(entry, arg)
+                    ]
+                    self._gin_factories[kind_key, name] = gin.external_configurable(
+                        entry.factory, name=name, module=kind_key, denylist=denylist or None
+                    )
+
+    # -- lookup ------------------------------------------------------------------------------
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._entries[_kind(kind).key])
+
+    def entries(self, kind: str | None = None) -> list[Entry]:
+        kinds = [_kind(kind).key] if kind else list(KINDS)
+        return [self._entries[k][n] for k in kinds for n in sorted(self._entries[k])]
+
+    def get(self, kind: str, name: str) -> Entry:
+        kind_ = _kind(kind)
+        try:
+            return self._entries[kind_.key][name]
+        except KeyError:
+            raise UnknownPluginError(_unknown_message(kind_, name, self.names(kind))) from None
+
+    def build(self, kind: str, name: str, **runtime_arguments: Any) -> Any:
+        """Build a plugin object with its hyperparameters from gin and check its contract."""
+        entry = self.get(kind, name)
+        factory = self._gin_factories[entry.kind, name]
+        try:
+            instance = factory(**runtime_arguments)
+        except (ValueError, TypeError) as error:
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ConfigError(f"{KINDS[entry.kind].singular} {name!r}: {message}") from error
+        return check_instance(KINDS[entry.kind], name, instance, entry.plugin, entry.distribution)
+
+
+def _kind(kind: str) -> Kind:
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise UnknownPluginError(
+            f"unknown plugin kind {kind!r}; expected one of {', '.join(KINDS)}"
+        ) from None
+
+
+def _unknown_message(kind: Kind, name: str, known: list[str]) -> str:
+    message = f"unknown {kind.singular} {name!r}"
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return f"{message}; did you mean {close[0]!r}?"
+    return f"{message}; installed {kind.key}: {', '.join(known) or 'none'}"
+
+
+def _call_hook(impl: Any, kind: Kind, distribution: str) -> list[Any]:
+    try:
+        result = impl.function()
+        return list(result or ())
+    except Exception as error:
+        raise PluginError(
+            f"{describe_origin(impl.plugin_name, distribution)}: {kind.hook}() raised "
+            f"{type(error).__name__}: {error}"
+        ) from error
+
+
+def _accepts(entry: Entry, argument: str) -> bool:
+    import inspect
+
+    try:
+        return argument in inspect.signature(entry.factory).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _import_plugin(module_name: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except Exception as error:
+        raise PluginError(
+            f"plugin module {module_name!r} named in {EXTRA_PLUGINS_ENV} failed to import: "
+            f"{type(error).__name__}: {error}"
+        ) from error

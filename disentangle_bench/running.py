@@ -1,0 +1,245 @@
+"""``bench run``: parse the config, train and evaluate every run, write results, resume.
+
+Output layout (``OUT`` is ``--out``, by default ``bench_runs/<experiment.name>``)::
+
+    OUT/config.gin                  the parsed config; a rerun with another config is refused
+    OUT/runs/<run_id>/run.json      the record of a finished run (skipped on a rerun)
+    OUT/runs/<run_id>/checkpoint.pt the latest checkpoint (an interrupted run resumes from it)
+    OUT/runs/<run_id>/losses.jsonl  every loss term every ``train.log_every`` steps
+    OUT/runs/<run_id>/operative_config.gin
+    OUT/results.md, OUT/results.json  the robustness table over all runs
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TextIO
+
+import gin
+import numpy as np
+import sklearn
+import torch
+
+from disentangle_bench.config import effective_parameters, parse_gin
+from disentangle_bench.device import describe_device, resolve_device
+from disentangle_bench.errors import PluginError, RunDirectoryError
+from disentangle_bench.experiment import Experiment, RunSpec, experiment
+from disentangle_bench.files import atomic_write_json, atomic_write_text
+from disentangle_bench.registry import RUNTIME_ARGUMENTS, Registry
+from disentangle_bench.representation import model_representation
+from disentangle_bench.summary import ResultsTable, load_run_record
+from disentangle_bench.training import TrainingConfig, train
+
+RUN_RECORD_FORMAT = 1
+CONFIG_FILE = "config.gin"
+RUN_RECORD_FILE = "run.json"
+
+
+@dataclass
+class ExperimentOutcome:
+    experiment: Experiment
+    out_dir: Path
+    records: list[dict[str, Any]]
+    table: ResultsTable
+
+
+def run_experiment(
+    gin_files: Sequence[str | Path],
+    bindings: Sequence[str] = (),
+    *,
+    out_dir: str | Path | None = None,
+    device: str = "auto",
+    overwrite: bool = False,
+    registry: Registry | None = None,
+    stream: TextIO | None = None,
+) -> ExperimentOutcome:
+    """Run every run the config describes; finished runs are reused, interrupted ones resumed."""
+    stream = stream if stream is not None else sys.stdout
+    registry = registry if registry is not None else Registry()
+    config_text = parse_gin(gin_files, bindings)
+    spec = experiment()
+    spec.validate(registry)
+    torch_device = resolve_device(device)
+    out = Path(out_dir) if out_dir is not None else Path("bench_runs") / spec.name
+    _claim_output_dir(out, config_text, overwrite)
+
+    runs = spec.runs()
+    records = []
+    for number, run in enumerate(runs, start=1):
+        print(f"[{number}/{len(runs)}] {run.run_id}", file=stream, flush=True)
+        records.append(execute_run(run, registry, out / "runs" / run.run_id, torch_device))
+    table = ResultsTable.from_records(records)
+    atomic_write_text(out / "results.md", table.to_markdown(title=spec.name))
+    atomic_write_json(out / "results.json", table.to_json())
+    print("\n" + table.to_markdown(title=spec.name), file=stream, flush=True)
+    print(f"results written to {out}", file=stream, flush=True)
+    return ExperimentOutcome(spec, out, records, table)
+
+
+def _claim_output_dir(out: Path, config_text: str, overwrite: bool) -> None:
+    """Refuse a directory that holds another config's runs, unless ``overwrite``."""
+    config_path = out / CONFIG_FILE
+    if config_path.exists():
+        if config_path.read_text(encoding="utf-8") == config_text:
+            return
+        if not overwrite:
+            raise RunDirectoryError(
+                f"{out} holds runs of a different config ({config_path} differs); "
+                "choose another --out or pass --overwrite to replace them"
+            )
+        for stale in ("runs", "results.md", "results.json"):
+            path = out / stale
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    elif out.exists() and any(out.iterdir()) and not overwrite:
+        raise RunDirectoryError(
+            f"{out} exists and is not a bench run directory; choose another --out or pass "
+            "--overwrite"
+        )
+    atomic_write_text(config_path, config_text)
+
+
+def execute_run(
+    run: RunSpec, registry: Registry, run_dir: Path, device: torch.device
+) -> dict[str, Any]:
+    """Train, evaluate and record one run; return its record (reused if already finished)."""
+    record_path = run_dir / RUN_RECORD_FILE
+    if record_path.exists():
+        print(f"  finished earlier; reusing {record_path}", file=sys.stderr, flush=True)
+        return load_run_record(record_path)
+    started = time.perf_counter()
+
+    data, dataset_record = _build_dataset(run, registry)
+    data_seconds = time.perf_counter() - started
+
+    model_entry = registry.get("models", run.model)
+    torch.manual_seed(run.seed)
+    model = registry.build("models", run.model, observation_shape=tuple(data.observation_shape))
+    training_config = TrainingConfig()
+    result = train(
+        model, data, training_config, run_dir=run_dir, seed=run.seed, device=device,
+        label=f"  train {run.run_id}",
+    )
+
+    represent = model_representation(model, device)
+    scores: dict[str, dict[str, float]] = {}
+    metric_parameters: dict[str, dict[str, Any]] = {}
+    evaluation_seconds: dict[str, float] = {}
+    for metric_name in run.metrics:
+        metric_started = time.perf_counter()
+        metric = registry.build("metrics", metric_name)
+        values = metric(data, represent, np.random.RandomState(run.evaluation_seed))
+        scores[metric_name] = _check_scores(metric_name, values, registry)
+        metric_parameters[metric_name] = effective_parameters(
+            registry.get("metrics", metric_name).factory, f"metrics.{metric_name}"
+        )
+        evaluation_seconds[metric_name] = time.perf_counter() - metric_started
+        print(f"  {metric_name}: {_format_scores(scores[metric_name])}", file=sys.stderr)
+
+    operative = gin.operative_config_str()
+    atomic_write_text(run_dir / "operative_config.gin", operative)
+    record = {
+        "format_version": RUN_RECORD_FORMAT,
+        "run_id": run.run_id,
+        "status": "complete",
+        "seed": run.seed,
+        "evaluation_seed": run.evaluation_seed,
+        "dataset": dataset_record,
+        "model": {
+            "name": run.model,
+            "plugin": model_entry.plugin,
+            "distribution": model_entry.distribution,
+            "hyperparameters": effective_parameters(
+                model_entry.factory, f"models.{run.model}", RUNTIME_ARGUMENTS["models"]
+            ),
+            "num_parameters": sum(p.numel() for p in model.parameters()),
+        },
+        "training": {
+            **training_config.as_dict(),
+            "steps_completed": result.steps,
+            "resumed_from_step": result.resumed_from,
+            "final_losses": result.final_losses,
+        },
+        "metrics": scores,
+        "metric_parameters": metric_parameters,
+        "config": {"operative_gin": operative},
+        "versions": _versions(),
+        "device": describe_device(device),
+        "wall_seconds": {
+            "data": data_seconds,
+            "train": result.train_seconds,
+            "evaluation": evaluation_seconds,
+            "total_this_session": time.perf_counter() - started,
+        },
+    }
+    atomic_write_json(record_path, record)
+    return record
+
+
+def _build_dataset(run: RunSpec, registry: Registry) -> tuple[Any, dict[str, Any]]:
+    data = registry.build("datasets", run.dataset)
+    perturbation_record = None
+    if run.perturbation is not None:
+        entry = registry.get("perturbations", run.perturbation)
+        perturbation = registry.build("perturbations", run.perturbation)
+        data = perturbation.apply(data)
+        parameters = (
+            perturbation.parameters()
+            if hasattr(perturbation, "parameters")
+            else effective_parameters(entry.factory, f"perturbations.{run.perturbation}")
+        )
+        perturbation_record = {
+            "name": run.perturbation,
+            "plugin": entry.plugin,
+            "distribution": entry.distribution,
+            "parameters": parameters,
+        }
+    dataset_entry = registry.get("datasets", run.dataset)
+    return data, {
+        "name": run.dataset if run.perturbation is None else f"{run.dataset}+{run.perturbation}",
+        "base": run.dataset,
+        "condition": run.condition,
+        "plugin": dataset_entry.plugin,
+        "distribution": dataset_entry.distribution,
+        "parameters": effective_parameters(dataset_entry.factory, f"datasets.{run.dataset}"),
+        "perturbation": perturbation_record,
+        "fingerprint": data.fingerprint,
+        "factor_names": list(data.factor_names),
+        "factors_num_values": [int(s) for s in data.factors_num_values],
+    }
+
+
+def _check_scores(name: str, values: Any, registry: Registry) -> dict[str, float]:
+    entry = registry.get("metrics", name)
+    if not isinstance(values, dict) or not values:
+        raise PluginError(f"{entry.origin}: metric {name!r} returned {values!r}, not a dict")
+    try:
+        return {str(key): float(value) for key, value in values.items()}
+    except (TypeError, ValueError) as error:
+        raise PluginError(f"{entry.origin}: metric {name!r} returned a non-number: {error}") from None
+
+
+def _format_scores(scores: dict[str, float]) -> str:
+    return ", ".join(f"{key}={value:.4f}" for key, value in scores.items())
+
+
+def _versions() -> dict[str, str]:
+    from disentangle_bench import __version__
+
+    return {
+        "disentangle_bench": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "gin-config": metadata.version("gin-config"),
+    }
