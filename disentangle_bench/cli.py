@@ -28,16 +28,32 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="machine-readable output")
 
     run = commands.add_parser("run", help="train and evaluate the runs a gin config describes")
-    run.add_argument("--gin", action="append", required=True, metavar="FILE",
-                     help="gin config file (repeatable; later files override earlier ones)")
-    run.add_argument("--bind", action="append", default=[], metavar="BINDING",
-                     help="extra gin binding such as 'train.steps = 100' (repeatable)")
-    run.add_argument("--out", metavar="DIR", help="output directory "
-                     "(default: bench_runs/<experiment.name>)")
-    run.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
-                     help="where to train (default: auto = cuda, then mps, then cpu)")
-    run.add_argument("--overwrite", action="store_true",
-                     help="replace runs of a different config in --out")
+    run.add_argument(
+        "--gin",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="gin config file (repeatable; later files override earlier ones)",
+    )
+    run.add_argument(
+        "--bind",
+        action="append",
+        default=[],
+        metavar="BINDING",
+        help="extra gin binding such as 'train.steps = 100' (repeatable)",
+    )
+    run.add_argument(
+        "--out", metavar="DIR", help="output directory (default: bench_runs/<experiment.name>)"
+    )
+    run.add_argument(
+        "--device",
+        default="auto",
+        choices=DEVICE_CHOICES,
+        help="where to train (default: auto = cuda, then mps, then cpu)",
+    )
+    run.add_argument(
+        "--overwrite", action="store_true", help="replace runs of a different config in --out"
+    )
     return parser
 
 
@@ -68,8 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "run":
             from disentangle_bench.running import run_experiment
 
-            run_experiment(args.gin, args.bind, out_dir=args.out, device=args.device,
-                           overwrite=args.overwrite)
+            run_experiment(
+                args.gin, args.bind, out_dir=args.out, device=args.device, overwrite=args.overwrite
+            )
     except BenchError as error:
         print(f"bench: error: {error}", file=sys.stderr)
         return EXIT_USAGE

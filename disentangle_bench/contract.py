@@ -10,6 +10,7 @@ plugin and its distribution:
 
 from __future__ import annotations
 
+import inspect
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -97,9 +98,18 @@ def check_factory(kind: Kind, obj: Any, plugin: str, distribution: str) -> str:
     return name
 
 
+def _has_attribute(instance: Any, attr: str) -> bool:
+    """``hasattr`` without evaluating properties (a dataset's fingerprint may be expensive)."""
+    try:
+        inspect.getattr_static(instance, attr)
+    except AttributeError:
+        return False
+    return True
+
+
 def check_instance(kind: Kind, name: str, instance: Any, plugin: str, distribution: str) -> Any:
     """Validate what a factory built; return it unchanged."""
-    missing = [attr for attr in kind.required_attributes if not hasattr(instance, attr)]
+    missing = [attr for attr in kind.required_attributes if not _has_attribute(instance, attr)]
     if missing:
         raise PluginError(
             f"{describe_origin(plugin, distribution)}: {kind.singular} {name!r} built a "

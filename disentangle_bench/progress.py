@@ -53,8 +53,7 @@ class Progress:
         eta = format_duration((self.total - done) / rate) if rate > 0 else "?"
         percent = 100.0 * done / self.total if self.total else 100.0
         text = (
-            f"{self.label} {done}/{self.total} ({percent:.0f}%) {rate:.1f} {self.unit}/s "
-            f"ETA {eta}"
+            f"{self.label} {done}/{self.total} ({percent:.0f}%) {rate:.1f} {self.unit}/s ETA {eta}"
         )
         return f"{text} | {extra}" if extra else text
 

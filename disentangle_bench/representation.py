@@ -24,7 +24,7 @@ def model_representation(
         codes = []
         with torch.no_grad():
             for start in range(0, len(observations), batch_size):
-                batch = to_model_input(observations[start:start + batch_size], device)
+                batch = to_model_input(observations[start : start + batch_size], device)
                 codes.append(model.encode(batch).float().cpu().numpy())
         if not codes:
             return np.zeros((0, 0), dtype=np.float32)

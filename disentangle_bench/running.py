@@ -29,7 +29,7 @@ import torch
 
 from disentangle_bench.config import effective_parameters, parse_gin
 from disentangle_bench.device import describe_device, resolve_device
-from disentangle_bench.errors import PluginError, RunDirectoryError
+from disentangle_bench.errors import ConfigError, PluginError, RunDirectoryError
 from disentangle_bench.experiment import Experiment, RunSpec, experiment
 from disentangle_bench.files import atomic_write_json, atomic_write_text
 from disentangle_bench.registry import RUNTIME_ARGUMENTS, Registry
@@ -66,6 +66,7 @@ def run_experiment(
     config_text = parse_gin(gin_files, bindings)
     spec = experiment()
     spec.validate(registry)
+    _preflight(spec, registry)
     torch_device = resolve_device(device)
     out = Path(out_dir) if out_dir is not None else Path("bench_runs") / spec.name
     _claim_output_dir(out, config_text, overwrite)
@@ -81,6 +82,21 @@ def run_experiment(
     print("\n" + table.to_markdown(title=spec.name), file=stream, flush=True)
     print(f"results written to {out}", file=stream, flush=True)
     return ExperimentOutcome(spec, out, records, table)
+
+
+def _preflight(spec: Experiment, registry: Registry) -> None:
+    """Build every configured object once so bad hyperparameters fail before any work."""
+    try:
+        TrainingConfig()
+    except ValueError as error:
+        raise ConfigError(str(error).splitlines()[0]) from error
+    for name in spec.metrics:
+        registry.build("metrics", name)
+    for name in spec.perturbations:
+        registry.build("perturbations", name)
+    shapes = {tuple(registry.build("datasets", name).observation_shape) for name in spec.datasets}
+    for shape in sorted(shapes):
+        registry.build("models", spec.model, observation_shape=shape)
 
 
 def _claim_output_dir(out: Path, config_text: str, overwrite: bool) -> None:
@@ -126,7 +142,12 @@ def execute_run(
     model = registry.build("models", run.model, observation_shape=tuple(data.observation_shape))
     training_config = TrainingConfig()
     result = train(
-        model, data, training_config, run_dir=run_dir, seed=run.seed, device=device,
+        model,
+        data,
+        training_config,
+        run_dir=run_dir,
+        seed=run.seed,
+        device=device,
         label=f"  train {run.run_id}",
     )
 
@@ -225,7 +246,9 @@ def _check_scores(name: str, values: Any, registry: Registry) -> dict[str, float
     try:
         return {str(key): float(value) for key, value in values.items()}
     except (TypeError, ValueError) as error:
-        raise PluginError(f"{entry.origin}: metric {name!r} returned a non-number: {error}") from None
+        raise PluginError(
+            f"{entry.origin}: metric {name!r} returned a non-number: {error}"
+        ) from None
 
 
 def _format_scores(scores: dict[str, float]) -> str:

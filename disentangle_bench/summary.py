@@ -73,9 +73,9 @@ class ResultsTable:
             for condition in self.conditions:
                 values = by_condition.get(condition, [])
                 row[condition] = (
-                    {"mean": mean_and_sd(values)[0], "sd": mean_and_sd(values)[1],
-                     "values": values}
-                    if values else None
+                    {"mean": mean_and_sd(values)[0], "sd": mean_and_sd(values)[1], "values": values}
+                    if values
+                    else None
                 )
             rows.append(row)
         return rows
@@ -102,9 +102,15 @@ class ResultsTable:
                 else:
                     cells.append("-")
             lines.append("| " + " | ".join(cells) + " |")
-        lines += ["", "Scale: " + "; ".join(
-            f"{key} {', '.join(str(v) for v in values)}" for key, values in self.scale.items()
-        ) + ". Mean (sd) over seeds.", ""]
+        lines += [
+            "",
+            "Scale: "
+            + "; ".join(
+                f"{key} {', '.join(str(v) for v in values)}" for key, values in self.scale.items()
+            )
+            + ". Mean (sd) over seeds.",
+            "",
+        ]
         return "\n".join(lines)
 
 

@@ -103,23 +103,26 @@ def train(
     progress = Progress(config.steps, label, start=resumed_from)
     step = resumed_from
     updating = False
+    step_start_states = _random_states(random_state)
     started = time.perf_counter()
     previous_seconds = state["train_seconds"]
     final_losses: dict[str, float] = state["final_losses"]
 
-    def save() -> None:
+    def save(random_states: dict[str, Any]) -> None:
         state_now = {
             "step": step,
             "train_seconds": previous_seconds + time.perf_counter() - started,
             "final_losses": final_losses,
         }
-        _save_checkpoint(checkpoint_path, model, optimizer, random_state, state_now)
+        _save_checkpoint(checkpoint_path, model, optimizer, random_states, state_now)
 
     try:
         with open(run_dir / LOSS_LOG_FILE, "a", encoding="utf-8") as log:
             while step < config.steps:
-                batch = to_model_input(data.sample_observations(config.batch_size, random_state),
-                                       device)
+                step_start_states = _random_states(random_state)
+                batch = to_model_input(
+                    data.sample_observations(config.batch_size, random_state), device
+                )
                 total, terms = model.loss(batch, step)
                 optimizer.zero_grad(set_to_none=True)
                 total.backward()
@@ -138,10 +141,10 @@ def train(
                     log.flush()
                     progress.update(step, _format_losses(final_losses))
                 if step % config.checkpoint_every == 0 or step == config.steps:
-                    save()
+                    save(_random_states(random_state))
     except KeyboardInterrupt:
-        if not updating:  # parameters are consistent with `step`: keep the progress made
-            save()
+        if not updating:  # parameters match `step`; the random states rewind to its start
+            save(step_start_states)
         raise
     seconds = previous_seconds + time.perf_counter() - started
     model.eval()
@@ -152,20 +155,27 @@ def _format_losses(losses: dict[str, float]) -> str:
     return " ".join(f"{name}={value:.4g}" for name, value in losses.items())
 
 
+def _random_states(random_state: np.random.RandomState) -> dict[str, Any]:
+    """Every random state a training step consumes (the batch sampler's and torch's)."""
+    return {
+        "numpy_random_state": random_state.get_state(),
+        "torch_random_state": torch.get_rng_state(),
+        "cuda_random_state": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
 def _save_checkpoint(
     path: Path,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    random_state: np.random.RandomState,
+    random_states: dict[str, Any],
     state: dict[str, Any],
 ) -> None:
     payload = {
         **state,
+        **random_states,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
-        "numpy_random_state": random_state.get_state(),
-        "torch_random_state": torch.get_rng_state(),
-        "cuda_random_state": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
     atomic_write(path, lambda handle: torch.save(payload, handle))
 
@@ -196,6 +206,9 @@ def _truncate_loss_log(path: Path, step: int) -> None:
     """Drop log lines written after the checkpoint a resumed run continues from."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line)["step"] <= step]
+    kept = [
+        line
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and json.loads(line)["step"] <= step
+    ]
     atomic_write_text(path, "".join(line + "\n" for line in kept))

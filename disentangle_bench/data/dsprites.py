@@ -5,42 +5,44 @@ shape (0 square, 1 ellipse, 2 heart), scale, orientation (radians, counter-clock
 position x (columns, left to right) and position y (rows, top to bottom).
 :class:`ProceduralDSprites` uses the original grid (3 x 6 x 40 x 32 x 32 = 737,280 images),
 :class:`ProceduralDSpritesSmall` a 2,304-image grid for quick CPU runs. Images are rendered on
-demand, never stored.
+demand (vectorised float32 numpy, a 32 x 32 window around each sprite), never stored.
 
 How this differs from DeepMind's ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz``:
 
 - Each shape is an analytic implicit inside-test evaluated at the 64 x 64 pixel centres after the
   inverse similarity transform (translate, rotate, scale); a pixel is 1 exactly when its centre
-  lies inside the shape (no anti-aliasing). The original images are rasterised sprites, so edges,
-  exact sizes and the shape of the heart differ pixel by pixel; the images are not interchangeable.
-- Sizes at scale 1 (chosen to be comparable to the original sprites, not measured from them):
-  square 20 x 20 px, ellipse 20 x 10 px (semi-axes 10 and 5, long axis horizontal at orientation
-  0), heart about 20.5 x 20 px (the curve ``(x^2 + y^2 - 1)^3 = x^2 y^3`` scaled by 9 px per unit,
-  centred on its bounding box, point down at orientation 0). Every size is proportional to scale.
-- Position: the sprite centre moves from 16 to 47 in pixel coordinates (pixel ``j`` covers
-  ``[j, j + 1)``, its centre is ``j + 0.5``), i.e. ``16 + 31 * position``, so on the 32-value grid
-  every step is exactly one pixel and neighbouring positions are exact translates. The sprite
-  centre lies on a pixel corner, which keeps pixel centres off the square's and ellipse's edges on
-  the full grid. The range is half a pixel off-centre (midpoint 31.5, frame centre 32). The
-  largest sprite (the square at 45 degrees, radius 14.2 px) stays clear of the border rows and
-  columns at every grid position.
+  lies inside the shape or on its edge (no anti-aliasing). The original images are rasterised
+  sprites, so edges, exact sizes and the outline of the heart differ; the two datasets are not
+  pixel-for-pixel interchangeable.
+- Sizes at scale 1, chosen to be comparable to the original sprites (not measured from them):
+  square of side 20 px; ellipse with semi-axes 10.25 and 5.125 px, long axis horizontal at
+  orientation 0 (20 x 10 pixels on the grid; with exactly 10 and 5 the scale-0.6 ellipse rendered
+  identically at 9 and 18 degrees); heart ``(x^2 + y^2 - 1)^3 <= x^2 y^3`` at 9 px per unit,
+  centred on its bounding box and point down at orientation 0 (20.5 x 20.1 px, 20 x 19 pixels).
+  Every size is proportional to scale.
+- Position: the sprite centre is at ``16 + 31 * position`` in pixel coordinates (pixel ``j``
+  covers ``[j, j + 1)``, its centre is ``j + 0.5``), for x along columns and y along rows. On the
+  32-value grid every step is exactly one pixel, neighbouring positions are exact translates, and
+  the sprite centre is a pixel corner (so no pixel centre lies on the square's edge). The range is
+  half a pixel off the frame centre (midpoint 31.5, not 32). The largest sprite (the square at 45
+  degrees, radius 14.2 px) leaves at least the two outer rows and columns empty at every grid
+  position.
 - Rotational symmetry: as in the original, the square repeats every 90 degrees and the ellipse
-  every 180 degrees, so the 40 orientations give only 10 (square) or 20 (ellipse) distinct shapes;
-  such symmetric pairs render to identical images except where a pixel centre lies within float32
-  rounding of the edge. The small grid (orientations 0, 22.5, 45, 67.5 degrees) has no such pair
+  every 180 degrees, so orientations that differ by those angles give identical images. These are
+  the only coincidences: the full grid has 430,080 distinct images (6 scales x 1024 positions x
+  (10 + 20 + 40) orientations). The small grid (0, 22.5, 45, 67.5 degrees) has no symmetric pair
   and all of its 2,304 images are distinct.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from typing import ClassVar, NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from disentangle_bench.data.ground_truth import GroundTruthData
+from disentangle_bench.data.ground_truth import GroundTruthData, chunked_fingerprint
 
 IMAGE_SIZE = 64
 FACTOR_NAMES = ("shape", "scale", "orientation", "position_x", "position_y")
@@ -52,7 +54,7 @@ POSITION_OFFSET = 16.0
 POSITION_RANGE = 31.0
 # Sprite geometry at scale 1, in pixels.
 SQUARE_HALF_SIDE = 10.0
-ELLIPSE_SEMI_AXES = (10.0, 5.0)  # (horizontal, vertical) at orientation 0
+ELLIPSE_SEMI_AXES = (10.25, 5.125)  # (horizontal, vertical) at orientation 0
 HEART_PIXELS_PER_UNIT = 9.0
 # The implicit heart spans y in [-1, 1.236]; shifting by this centres its bounding box.
 _HEART_Y_SHIFT = 0.118
@@ -74,11 +76,9 @@ class _Params(NamedTuple):
 class _Window(NamedTuple):
     """Where each image's pixels are evaluated: sprite centres relative to a square window."""
 
-    centre_x: np.ndarray
-    centre_y: np.ndarray
+    centre_x: np.ndarray  # float32 (n,), in pixels from the window's left edge
+    centre_y: np.ndarray  # float32 (n,), in pixels from the window's top edge
     size: int
-    col_origin: np.ndarray | None
-    row_origin: np.ndarray | None
 
 
 def _grid(*values: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -169,55 +169,48 @@ _SHAPES: tuple[tuple[Callable[[_Params, _Window], np.ndarray], float], ...] = (
 )
 
 
-def _windows(params: _Params, radius: float) -> tuple[_Window, np.ndarray]:
-    """The window around each sprite, and which sprites it contains (the rest need the frame)."""
-    scale, _, position_x, position_y = params
-    centre_x = POSITION_OFFSET + POSITION_RANGE * position_x
-    centre_y = POSITION_OFFSET + POSITION_RANGE * position_y
-    reach = radius * np.abs(scale)
+def _window_origins(
+    centre_x: np.ndarray, centre_y: np.ndarray, reach: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top-left pixel (row, column) of a window around each sprite, and whether it fits there.
+
+    A sprite fits when every part of it inside the frame lies inside its window; ``reach`` is
+    the radius, in pixels, of a disc that holds the sprite.
+    """
     top = IMAGE_SIZE - _WINDOW
-    origins = []
     fits = np.ones(centre_x.shape, dtype=bool)
-    for centre in (centre_x, centre_y):
+    origins = []
+    for centre in (centre_y, centre_x):
         origin = np.clip(np.round(centre) - _WINDOW // 2, 0, top).astype(np.int64)
-        # Parts of the sprite beyond the frame's edge need no window.
         fits &= (centre - reach >= origin) | (origin == 0)
         fits &= (centre + reach <= origin + _WINDOW) | (origin == top)
         origins.append(origin)
-    local = _Window(
-        (centre_x - origins[0]).astype(np.float32),
-        (centre_y - origins[1]).astype(np.float32),
-        _WINDOW,
-        origins[0],
-        origins[1],
-    )
-    return local, fits
+    return origins[0], origins[1], fits
 
 
 def _render_group(images: np.ndarray, shape: int, params: _Params) -> None:
     """Draw sprites of one shape into the zeroed ``images`` (n, H, W), one per image."""
     inside, radius = _SHAPES[shape]
-    windows, fits = _windows(params, radius)
+    centre_x = POSITION_OFFSET + POSITION_RANGE * params.position_x
+    centre_y = POSITION_OFFSET + POSITION_RANGE * params.position_y
+    row_origin, col_origin, fits = _window_origins(centre_x, centre_y, radius * params.scale)
     small = np.flatnonzero(fits)
     if small.size:
-        selected = _Params(*(a[small] for a in params))
-        window = _Window(windows.centre_x[small], windows.centre_y[small], _WINDOW, None, None)
+        rows, cols = row_origin[small], col_origin[small]
+        window = _Window(
+            (centre_x[small] - cols).astype(np.float32),
+            (centre_y[small] - rows).astype(np.float32),
+            _WINDOW,
+        )
         views = sliding_window_view(images, (_WINDOW, _WINDOW), axis=(1, 2), writeable=True)
         # Each image is written once, through one window, so the overlapping views are safe.
-        views[small, windows.row_origin[small], windows.col_origin[small]] = inside(
-            selected, window
-        )
+        views[small, rows, cols] = inside(_Params(*(a[small] for a in params)), window)
     large = np.flatnonzero(~fits)
     if large.size:
-        selected = _Params(*(a[large] for a in params))
         frame = _Window(
-            (POSITION_OFFSET + POSITION_RANGE * selected.position_x).astype(np.float32),
-            (POSITION_OFFSET + POSITION_RANGE * selected.position_y).astype(np.float32),
-            IMAGE_SIZE,
-            None,
-            None,
+            centre_x[large].astype(np.float32), centre_y[large].astype(np.float32), IMAGE_SIZE
         )
-        images[large] = inside(selected, frame)
+        images[large] = inside(_Params(*(a[large] for a in params)), frame)
 
 
 def render_dsprites(
@@ -251,6 +244,8 @@ def render_dsprites(
     )
     if any(a.shape != shapes.shape for a in values):
         raise ValueError("all factor arrays must have the same length")
+    if not all(np.all(np.isfinite(a)) for a in values) or np.any(values.scale <= 0):
+        raise ValueError("factor values must be finite and scale positive")
     if chunk_size < 1:
         raise ValueError("chunk_size must be positive")
     images = np.zeros((shapes.shape[0], IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
@@ -295,10 +290,12 @@ class ProceduralDSprites(GroundTruthData):
         return (IMAGE_SIZE, IMAGE_SIZE, 1)
 
     def _check_factors(self, factors: np.ndarray) -> np.ndarray:
-        factors = np.asarray(factors)
-        if factors.ndim != 2 or factors.shape[1] != self.num_factors:
-            raise ValueError(f"factors must be (N, {self.num_factors}), got {factors.shape}")
-        factors = factors.astype(np.int64)
+        given = np.asarray(factors)
+        if given.ndim != 2 or given.shape[1] != self.num_factors:
+            raise ValueError(f"factors must be (N, {self.num_factors}), got {given.shape}")
+        factors = given.astype(np.int64)
+        if np.any(factors != given):
+            raise ValueError("factor indices must be integers")
         sizes = np.asarray(self.factors_num_values)
         if np.any((factors < 0) | (factors >= sizes)):
             raise ValueError(f"factor indices out of range for sizes {tuple(sizes)}")
@@ -307,8 +304,7 @@ class ProceduralDSprites(GroundTruthData):
     def factor_values(self, factors: np.ndarray) -> np.ndarray:
         """Physical values, float64 (N, F), of int factor indices (N, F)."""
         factors = self._check_factors(factors)
-        columns = [values[factors[:, i]] for i, values in enumerate(self.grid)]
-        return np.stack(columns, axis=1) if columns[0].size else np.zeros((0, self.num_factors))
+        return np.stack([values[factors[:, i]] for i, values in enumerate(self.grid)], axis=1)
 
     def render_factors(self, factors: np.ndarray) -> np.ndarray:
         """Binary images, uint8 (N, 64, 64, 1), for int factor indices (N, F)."""
@@ -336,13 +332,10 @@ class ProceduralDSprites(GroundTruthData):
         ``content_fingerprint(all_images, factors_num_values)`` without holding every image.
         """
         if self._fingerprint is None:
-            # Same byte stream as content_fingerprint: header, then every image byte in order.
             shape = (self.num_configurations, *self.observation_shape)
-            digest = hashlib.sha256()
-            digest.update(repr((self.factors_num_values, "uint8", shape)).encode())
-            for chunk in self.iter_images():
-                digest.update(np.ascontiguousarray(chunk).tobytes())
-            self._fingerprint = digest.hexdigest()
+            self._fingerprint = chunked_fingerprint(
+                self.iter_images(), self.factors_num_values, np.uint8, shape
+            )
         return self._fingerprint
 
 

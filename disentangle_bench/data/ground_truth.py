@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -155,12 +155,23 @@ class ArrayGroundTruthData(GroundTruthData):
 
 def content_fingerprint(images: np.ndarray, factors_num_values: Sequence[int]) -> str:
     """SHA-256 over the factor grid, the array's dtype and shape, and every image byte."""
+    chunks = (images[start : start + 65536] for start in range(0, images.shape[0], 65536))
+    return chunked_fingerprint(chunks, factors_num_values, images.dtype, images.shape)
+
+
+def chunked_fingerprint(
+    chunks: Iterable[np.ndarray],
+    factors_num_values: Sequence[int],
+    dtype: np.dtype | str,
+    shape: Sequence[int],
+) -> str:
+    """:func:`content_fingerprint` of the concatenation of ``chunks``, one chunk in memory at a
+    time (for datasets rendered on demand)."""
     digest = hashlib.sha256()
-    digest.update(repr((tuple(int(s) for s in factors_num_values), str(images.dtype),
-                        images.shape)).encode())
-    flat = np.ascontiguousarray(images).reshape(images.shape[0], -1)
-    for start in range(0, flat.shape[0], 65536):
-        digest.update(flat[start:start + 65536].tobytes())
+    header = (tuple(int(s) for s in factors_num_values), str(np.dtype(dtype)), tuple(shape))
+    digest.update(repr(header).encode())
+    for chunk in chunks:
+        digest.update(np.ascontiguousarray(chunk, dtype=dtype).tobytes())
     return digest.hexdigest()
 
 

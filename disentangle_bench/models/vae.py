@@ -10,7 +10,11 @@ import torch
 from torch import nn
 
 from disentangle_bench.models.architectures import ConvEncoder, DeconvDecoder, check_image_shape
-from disentangle_bench.models.losses import bernoulli_reconstruction_loss, gaussian_kl, sample_gaussian
+from disentangle_bench.models.losses import (
+    bernoulli_reconstruction_loss,
+    gaussian_kl,
+    sample_gaussian,
+)
 
 
 class GaussianVAE(nn.Module):
@@ -40,7 +44,11 @@ class GaussianVAE(nn.Module):
         return torch.sigmoid(self.decoder(z))
 
     def regularizer(
-        self, kl: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor, z: torch.Tensor,
+        self,
+        kl: torch.Tensor,
+        mean: torch.Tensor,
+        log_var: torch.Tensor,
+        z: torch.Tensor,
         step: int,
     ) -> torch.Tensor:
         raise NotImplementedError
@@ -62,7 +70,7 @@ class GaussianVAE(nn.Module):
 
 
 class BetaVAE(GaussianVAE):
-    """beta-VAE: regulariser ``beta * KL`` (Higgins et al. 2017; disentanglement_lib ``BetaVAE``)."""
+    """beta-VAE: regulariser ``beta * KL`` (Higgins et al. 2017; disentanglement_lib BetaVAE)."""
 
     name = "beta_vae"
 

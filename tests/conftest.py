@@ -1,0 +1,19 @@
+"""Test isolation: no network, no stray plugins, a clean gin config for every test."""
+
+from __future__ import annotations
+
+import gin
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch, tmp_path_factory):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path_factory.mktemp("hf_home")))
+    # Plugins installed in the developer's environment must not change what tests see.
+    monkeypatch.setenv("DISENTANGLE_BENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.delenv("DISENTANGLE_BENCH_PLUGINS", raising=False)
+    gin.clear_config()
+    yield
+    gin.clear_config()
