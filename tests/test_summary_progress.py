@@ -1,0 +1,81 @@
+"""The robustness table and the progress lines, on known inputs."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from disentangle_bench.errors import BenchError
+from disentangle_bench.progress import Progress, format_duration
+from disentangle_bench.summary import ResultsTable, load_run_record, mean_and_sd
+
+
+def record(condition: str, seed: int, score: float) -> dict:
+    return {
+        "dataset": {"base": "toy", "condition": condition},
+        "model": {"name": "beta_vae"},
+        "metrics": {"mig": {"discrete_mig": score}},
+        "training": {"steps_completed": 100, "batch_size": 64},
+        "seed": seed,
+        "device": "cpu",
+    }
+
+
+def test_table_groups_seeds_per_condition_and_reports_the_change():
+    records = [
+        record("original", 0, 0.5),
+        record("original", 1, 0.7),
+        record("noise", 0, 0.2),
+        record("noise", 1, 0.4),
+    ]
+    table = ResultsTable.from_records(records)
+    assert table.conditions == ["original", "noise"]
+    (row,) = table.rows()
+    assert row["original"]["mean"] == pytest.approx(0.6)
+    assert row["original"]["sd"] == pytest.approx(0.1414213562)
+    assert row["noise"]["values"] == [0.2, 0.4]
+    markdown = table.to_markdown("toy")
+    assert "| toy | beta_vae | mig.discrete_mig | 0.600 (0.141) | 0.300 (0.141) | -0.300 |" in (
+        markdown
+    )
+    assert "steps 100; batch_size 64; seeds 0, 1; device cpu" in markdown
+    assert json.loads(json.dumps(table.to_json()))["rows"][0]["noise"]["mean"] == pytest.approx(0.3)
+
+
+def test_mean_and_sd_of_one_value():
+    assert mean_and_sd([0.25]) == (0.25, 0.0)
+
+
+def test_unfinished_record_is_refused(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text('{"status": "running"}')
+    with pytest.raises(BenchError, match="not a finished run record"):
+        load_run_record(path)
+    path.write_text("{not json")
+    with pytest.raises(BenchError, match="cannot read run record"):
+        load_run_record(path)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0, "0s"), (59.4, "59s"), (75, "1m15s"), (3725, "1h02m")]
+)
+def test_format_duration(seconds, text):
+    assert format_duration(seconds) == text
+
+
+def test_progress_reports_rate_and_eta_from_work_measured_here():
+    now = [100.0]
+    stream = io.StringIO()
+    progress = Progress(1000, "train", start=200, interval=5.0, stream=stream, clock=lambda: now[0])
+    now[0] = 110.0
+    progress.update(300, "loss=1")  # 100 steps in 10 s: 10 steps/s, 700 left: 70 s
+    now[0] = 111.0
+    progress.update(310)  # within the interval: not printed
+    now[0] = 200.0
+    progress.update(1000)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "train 300/1000 (30%) 10.0 steps/s ETA 1m10s | loss=1"
+    assert lines[1].startswith("train 1000/1000 (100%) 8.0 steps/s ETA 0s")
+    assert len(lines) == 2
