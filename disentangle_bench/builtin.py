@@ -1,4 +1,7 @@
-"""The built-in plugin: registered through the same hooks as any third-party plugin."""
+"""The built-in plugin: registered through the same hooks as any third-party plugin.
+
+Each sub-package lists its own built-ins (``BUILTIN``); this module only hands them to the hooks.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +10,27 @@ from disentangle_bench.hookspecs import hookimpl
 
 @hookimpl
 def register_datasets():
-    from disentangle_bench.data.dsprites import ProceduralDSprites, ProceduralDSpritesSmall
+    from disentangle_bench.data import BUILTIN
 
-    return [ProceduralDSprites, ProceduralDSpritesSmall]
+    return list(BUILTIN)
 
 
 @hookimpl
 def register_perturbations():
-    from disentangle_bench.perturbations.noise import MatchedNoise
+    from disentangle_bench.perturbations import BUILTIN
 
-    return [MatchedNoise]
+    return list(BUILTIN)
 
 
 @hookimpl
 def register_models():
-    from disentangle_bench.models.vae import BetaVAE
+    from disentangle_bench.models import BUILTIN
 
-    return [BetaVAE]
+    return list(BUILTIN)
 
 
 @hookimpl
 def register_metrics():
-    from disentangle_bench.metrics.mig import MIG
+    from disentangle_bench.metrics import BUILTIN
 
-    return [MIG]
+    return list(BUILTIN)

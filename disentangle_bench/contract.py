@@ -29,6 +29,7 @@ class Kind:
     singular: str
     required_attributes: tuple[str, ...]
     description: str
+    runtime_arguments: tuple[str, ...] = ()  # supplied by the runner, never bound in gin
 
 
 KINDS: dict[str, Kind] = {
@@ -61,6 +62,7 @@ KINDS: dict[str, Kind] = {
             "model",
             ("encode", "loss", "parameters", "state_dict", "load_state_dict"),
             "torch.nn.Module with encode(x) and loss(x, step)",
+            runtime_arguments=("observation_shape",),
         ),
         Kind(
             "metrics",

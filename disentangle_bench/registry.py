@@ -32,9 +32,6 @@ DISABLE_AUTOLOAD_ENV = "DISENTANGLE_BENCH_DISABLE_PLUGIN_AUTOLOAD"
 EXTRA_PLUGINS_ENV = "DISENTANGLE_BENCH_PLUGINS"
 BUILTIN_PLUGIN = "builtin"
 
-# Arguments the runner supplies when it builds an object; gin must not bind them.
-RUNTIME_ARGUMENTS: dict[str, tuple[str, ...]] = {"models": ("observation_shape",)}
-
 
 @dataclass(frozen=True)
 class Entry:
@@ -131,9 +128,8 @@ class Registry:
         with gin.unlock_config(), gin.config.interactive_mode():
             for kind_key, by_name in self._entries.items():
                 for name, entry in by_name.items():
-                    denylist = [
-                        arg for arg in RUNTIME_ARGUMENTS.get(kind_key, ()) if _accepts(entry, arg)
-                    ]
+                    runtime = KINDS[kind_key].runtime_arguments
+                    denylist = [arg for arg in runtime if _accepts(entry, arg)]
                     self._gin_factories[kind_key, name] = gin.external_configurable(
                         entry.factory, name=name, module=kind_key, denylist=denylist or None
                     )

@@ -28,11 +28,12 @@ import sklearn
 import torch
 
 from disentangle_bench.config import effective_parameters, parse_gin
+from disentangle_bench.contract import KINDS
 from disentangle_bench.device import describe_device, resolve_device
 from disentangle_bench.errors import ConfigError, PluginError, RunDirectoryError
 from disentangle_bench.experiment import Experiment, RunSpec, experiment
 from disentangle_bench.files import atomic_write_json, atomic_write_text
-from disentangle_bench.registry import RUNTIME_ARGUMENTS, Registry
+from disentangle_bench.registry import Registry
 from disentangle_bench.representation import model_representation
 from disentangle_bench.summary import ResultsTable, load_run_record
 from disentangle_bench.training import TrainingConfig, train
@@ -180,7 +181,7 @@ def execute_run(
             "plugin": model_entry.plugin,
             "distribution": model_entry.distribution,
             "hyperparameters": effective_parameters(
-                model_entry.factory, f"models.{run.model}", RUNTIME_ARGUMENTS["models"]
+                model_entry.factory, f"models.{run.model}", KINDS["models"].runtime_arguments
             ),
             "num_parameters": sum(p.numel() for p in model.parameters()),
         },

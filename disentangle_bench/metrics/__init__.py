@@ -9,7 +9,11 @@ from disentangle_bench.metrics.utils import (
     make_discretizer,
 )
 
+#: The built-ins of this kind, handed to the hooks by disentangle_bench.builtin.
+BUILTIN = (MIG,)
+
 __all__ = [
+    "BUILTIN",
     "MIG",
     "discrete_entropy",
     "discrete_mutual_info",

@@ -2,4 +2,7 @@
 
 from disentangle_bench.models.vae import BetaVAE, GaussianVAE
 
-__all__ = ["BetaVAE", "GaussianVAE"]
+#: The built-ins of this kind, handed to the hooks by disentangle_bench.builtin.
+BUILTIN = (BetaVAE,)
+
+__all__ = ["BUILTIN", "BetaVAE", "GaussianVAE"]

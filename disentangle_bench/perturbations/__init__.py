@@ -3,4 +3,7 @@
 from disentangle_bench.perturbations.base import AdditivePerturbation, PerturbedData
 from disentangle_bench.perturbations.noise import MatchedNoise
 
-__all__ = ["AdditivePerturbation", "MatchedNoise", "PerturbedData"]
+#: The built-ins of this kind, handed to the hooks by disentangle_bench.builtin.
+BUILTIN = (MatchedNoise,)
+
+__all__ = ["BUILTIN", "AdditivePerturbation", "MatchedNoise", "PerturbedData"]

@@ -1,0 +1,46 @@
+"""``bench run --gin FILE ...``: train and evaluate the runs a config describes."""
+
+from __future__ import annotations
+
+import argparse
+
+from disentangle_bench.device import DEVICE_CHOICES
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser("run", help="train and evaluate the runs a gin config describes")
+    run.add_argument(
+        "--gin",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="gin config file (repeatable; later files override earlier ones)",
+    )
+    run.add_argument(
+        "--bind",
+        action="append",
+        default=[],
+        metavar="BINDING",
+        help="extra gin binding such as 'train.steps = 100' (repeatable)",
+    )
+    run.add_argument(
+        "--out", metavar="DIR", help="output directory (default: bench_runs/<experiment.name>)"
+    )
+    run.add_argument(
+        "--device",
+        default="auto",
+        choices=DEVICE_CHOICES,
+        help="where to train (default: auto = cuda, then mps, then cpu)",
+    )
+    run.add_argument(
+        "--overwrite", action="store_true", help="replace runs of a different config in --out"
+    )
+    run.set_defaults(handler=run_command)
+
+
+def run_command(args: argparse.Namespace) -> None:
+    from disentangle_bench.running import run_experiment
+
+    run_experiment(
+        args.gin, args.bind, out_dir=args.out, device=args.device, overwrite=args.overwrite
+    )
