@@ -11,8 +11,9 @@ from disentangle_bench.hookspecs import hookimpl
 @hookimpl
 def register_datasets():
     from disentangle_bench.data import BUILTIN
+    from disentangle_bench.perturbations.twins import twins
 
-    return list(BUILTIN)
+    return [*BUILTIN, *twins({dataset.name: dataset for dataset in BUILTIN})]
 
 
 @hookimpl

@@ -1,9 +1,12 @@
 """Perturbations that hide (or, for controls, merely mask) a dataset's variance structure."""
 
 from disentangle_bench.perturbations.base import AdditivePerturbation, PerturbedData
+from disentangle_bench.perturbations.external import ExternalPerturbation
+from disentangle_bench.perturbations.linear_mix import LinearMix
 from disentangle_bench.perturbations.noise import MatchedNoise
+from disentangle_bench.perturbations.oblique import ObliqueStripes
 
 #: The built-ins of this kind, handed to the hooks by disentangle_bench.builtin.
-BUILTIN = (MatchedNoise,)
+BUILTIN = (MatchedNoise, ObliqueStripes, LinearMix, ExternalPerturbation)
 
 __all__ = ["BUILTIN", "AdditivePerturbation", "MatchedNoise", "PerturbedData"]

@@ -1,5 +1,8 @@
 """Additive perturbations of a ground-truth dataset: ``x' = clip(x + eps * m(w), 0, 1)``.
 
+Datasets whose observations are not images in [0, 1] declare ``value_range`` (``None``: no
+clipping); the perturbed dataset clips to its base's range.
+
 ``m`` is a deterministic function of the factor configuration ``w`` with ``||m(w)||_inf <= 1``
 (Zietlow, Rolinek and Martius, ICML 2021). The factors, their sizes and their order are those of
 the base dataset; only the observations change, by at most ``eps`` per pixel.
@@ -19,10 +22,13 @@ class AdditivePerturbation(abc.ABC):
     """A perturbation ``x' = clip(x + eps * m(w), 0, 1)``; subclasses define the field ``m``."""
 
     name: ClassVar[str]
+    #: Whether ``field`` is defined at fractional factor positions (needed by the diagnostic's
+    #: off-grid direction scan); fields that are fixed per grid configuration are not.
+    defined_off_grid: ClassVar[bool] = False
 
     def __init__(self, eps: float = 0.1, seed: int = 0) -> None:
-        if not 0.0 <= float(eps) <= 1.0:
-            raise ValueError(f"eps must be in [0, 1], got {eps}")
+        if not 0.0 < float(eps) <= 1.0:
+            raise ValueError(f"eps must be in (0, 1], got {eps}")
         self.eps = float(eps)
         self.seed = int(seed)
 
@@ -69,10 +75,27 @@ class PerturbedData(GroundTruthData):
             self.base.fingerprint, self.perturbation.name, self.perturbation.parameters()
         )
 
+    @property
+    def value_range(self) -> tuple[float, float] | None:
+        """The range observations are clipped to: the base's (``(0, 1)`` for images)."""
+        return getattr(self.base, "value_range", (0.0, 1.0))
+
     def sample_observations_from_factors(
         self, factors: np.ndarray, random_state: np.random.RandomState
     ) -> np.ndarray:
         clean = self.base.sample_observations_from_factors(factors, random_state)
+        return self._perturb(factors, clean)
+
+    def perturb(self, factors: np.ndarray, clean: np.ndarray) -> np.ndarray:
+        """``clip(clean + eps * m(factors))`` for observations the caller already has."""
+        return self._perturb(factors, clean)
+
+    def _perturb(self, factors: np.ndarray, clean: np.ndarray) -> np.ndarray:
         field = self.perturbation.field(self.base, factors, clean)
-        perturbed = clean + np.float32(self.perturbation.eps) * field.astype(np.float32)
-        return np.clip(perturbed, 0.0, 1.0, out=perturbed)
+        perturbed = clean.astype(np.float32) + np.float32(self.perturbation.eps) * field.astype(
+            np.float32
+        )
+        if self.value_range is not None:
+            low, high = self.value_range
+            np.clip(perturbed, low, high, out=perturbed)
+        return perturbed
