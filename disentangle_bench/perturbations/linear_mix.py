@@ -32,9 +32,11 @@ class LinearMix(AdditivePerturbation):
     def __init__(
         self, eps: float = 1.0, seed: int = 0, weights: tuple[float, ...] = (4.0, 3.0, 2.0, 1.0)
     ) -> None:
-        super().__init__(eps, seed)
-        if self.eps <= 0:
+        if not float(eps) > 0:
             raise ValueError(f"eps must be positive, got {eps}")
+        # Unbounded data (value_range None) may take any positive strength; images are clipped.
+        super().__init__(min(float(eps), 1.0), seed)
+        self.eps = float(eps)
         weights = tuple(float(w) for w in weights)
         if not weights or any(w <= 0 for w in weights):
             raise ValueError(f"weights must be positive, got {weights}")

@@ -1,0 +1,184 @@
+"""Structural perturbations: bounded, factor-preserving, deterministic, and recorded."""
+
+from __future__ import annotations
+
+import gin
+import numpy as np
+import pytest
+
+from disentangle_bench.data.dsprites import ProceduralDSpritesSmall
+from disentangle_bench.data.ground_truth import ArrayGroundTruthData
+from disentangle_bench.data.linear import LinearData
+from disentangle_bench.diagnostics.probe import all_observations, linear_probe_r2
+from disentangle_bench.errors import DataError
+from disentangle_bench.perturbations import (
+    ExternalPerturbation,
+    LinearMix,
+    MatchedNoise,
+    ObliqueStripes,
+)
+from disentangle_bench.registry import Registry
+
+
+@pytest.fixture(scope="module")
+def sprites():
+    base = ProceduralDSpritesSmall()
+    factors, clean = all_observations(base)
+    return base, factors, clean
+
+
+@pytest.mark.parametrize("eps", [0.1, 0.175])
+def test_oblique_is_bounded_inward_and_keeps_every_factor(sprites, eps):
+    base, factors, clean = sprites
+    perturbed = ObliqueStripes(eps=eps).apply(base)
+    assert perturbed.factors_num_values == base.factors_num_values
+    assert perturbed.factor_names == base.factor_names
+    changed = perturbed.sample_observations_from_factors(factors, np.random.RandomState(0))
+    change = changed - clean
+    assert np.abs(change).max() <= eps + 1e-6
+    # Every change is exactly +-eps and points inward (background up, sprite down): no clipping.
+    moved = change != 0
+    assert np.allclose(np.abs(change[moved]), eps)
+    assert np.all(change[moved & (clean == 0)] > 0) and np.all(change[moved & (clean == 1)] < 0)
+    assert 0.2 < moved.mean() < 0.8  # the pattern covers a substantial part of every image
+    # Thresholding at 1/2 gives back the clean image: every factor is kept exactly ...
+    assert np.array_equal(changed >= 0.5, clean >= 0.5)
+    # ... and distinct configurations stay distinct images.
+    flat = changed.reshape(len(changed), -1)
+    assert len(np.unique(flat, axis=0)) == base.num_configurations
+
+
+def test_oblique_is_deterministic_and_recorded_in_the_fingerprint(sprites):
+    base, factors, _ = sprites
+    a = ObliqueStripes(eps=0.1, seed=3).apply(base)
+    b = ObliqueStripes(eps=0.1, seed=3).apply(base)
+    first = a.sample_observations_from_factors(factors[:50], np.random.RandomState(0))
+    assert np.array_equal(first, b.sample_observations_from_factors(factors[:50], None))
+    assert a.fingerprint == b.fingerprint != base.fingerprint
+    assert a.fingerprint != ObliqueStripes(eps=0.1, seed=4).apply(base).fingerprint
+    assert a.fingerprint != ObliqueStripes(eps=0.1, seed=3, frequency=8).apply(base).fingerprint
+
+
+def test_oblique_pattern_is_constant_along_its_null_directions(sprites):
+    base, _, _ = sprites
+    perturbation = ObliqueStripes(eps=0.1, seed=0)
+    direction, _ = perturbation.layout(base.num_factors, (64, 64))
+    sizes = np.asarray(base.factors_num_values, dtype=float)
+    # Moves orthogonal to the oblique direction (in u = w / (n - 1)) leave the pattern unchanged;
+    # moves along it change it.
+    null = np.array([direction[1], -direction[0], 0, 0, 0]) * (sizes - 1)
+    start = np.array([[1.0, 1.0, 1.0, 3.0, 3.0]])
+    same = perturbation.pattern(base, np.vstack([start, start + 0.3 * null]))
+    assert np.array_equal(same[0], same[1])
+    along = direction * (sizes - 1) * 0.05
+    different = perturbation.pattern(base, np.vstack([start, start + along]))
+    assert not np.array_equal(different[0], different[1])
+
+
+def test_shuffled_control_reassigns_the_same_patterns(sprites):
+    base, factors, _ = sprites
+    structured = ObliqueStripes(eps=0.1, seed=1)
+    shuffled = ObliqueStripes(eps=0.1, seed=1, shuffle=True)
+    a = structured.pattern(base, factors).reshape(len(factors), -1)
+    b = shuffled.pattern(base, factors).reshape(len(factors), -1)
+    assert not np.array_equal(a, b)
+    assert sorted(map(bytes, a.astype(np.uint8))) == sorted(map(bytes, b.astype(np.uint8)))
+    with pytest.raises(ValueError, match="grid only"):
+        shuffled.pattern(base, factors[:1] + 0.5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"eps": 0.0}, "eps"),
+        ({"eps": 0.6}, "eps"),
+        ({"frequency": 0}, "frequency"),
+        ({"block": 0}, "block"),
+    ],
+)
+def test_oblique_rejects_bad_parameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ObliqueStripes(**kwargs)
+
+
+def test_noise_rejects_eps_outside_the_unit_interval():
+    for eps in (0.0, 1.5):
+        with pytest.raises(ValueError, match=r"eps must be in \(0, 1\]"):
+            MatchedNoise(eps=eps)
+
+
+def test_linear_mix_is_bounded_linear_and_keeps_factors_linearly_decodable():
+    base = LinearData()
+    perturbed = LinearMix(eps=1.0).apply(base)
+    factors, clean = all_observations(base)
+    _, changed = all_observations(perturbed)
+    change = (changed - clean).reshape(len(clean), -1)
+    assert np.abs(change).max() <= 1.0 + 1e-5
+    assert np.abs(change).max() > 0.9  # the bound is attained at a corner of the grid
+    assert perturbed.value_range is None  # unbounded data are not clipped
+    assert np.min(linear_probe_r2(perturbed)) > 0.999
+    assert np.min(linear_probe_r2(base)) > 0.999
+
+
+def grid_dataset():
+    rng = np.random.RandomState(0)
+    images = rng.randint(0, 256, size=(12, 4, 4, 1)).astype(np.uint8)
+    return ArrayGroundTruthData(images, ["a", "b"], (3, 4))
+
+
+def test_external_manipulation_and_observations_round_trip(tmp_path):
+    base = grid_dataset()
+    factors, clean = all_observations(base)
+    m = np.random.RandomState(1).uniform(-1, 1, size=clean.shape).astype(np.float32)
+    np.savez(tmp_path / "m.npz", manipulation=m)
+    perturbed = ExternalPerturbation(path=str(tmp_path / "m.npz"), eps=0.05).apply(base)
+    _, observed = all_observations(perturbed)
+    assert np.allclose(observed, np.clip(clean + 0.05 * m, 0, 1), atol=1e-6)
+
+    target = np.clip(clean + 0.05 * m, 0, 1)
+    np.savez(tmp_path / "x.npz", observations=target)
+    ready = ExternalPerturbation(path=str(tmp_path / "x.npz"), eps=0.05).apply(base)
+    assert np.allclose(ready.sample_observations_from_factors(factors, None), target, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"manipulation": np.zeros((11, 4, 4, 1), np.float32)}, r"shape \(11, 4, 4, 1\)"),
+        ({"manipulation": np.zeros((12, 4, 4, 1), np.int32)}, "floating point"),
+        ({"manipulation": np.full((12, 4, 4, 1), 1.5, np.float32)}, r"within \[-1, 1\]"),
+        ({"something": np.zeros(3)}, "expected an array named"),
+        ({"observations": np.ones((12, 4, 4, 1), np.float32)}, "more than eps"),
+    ],
+)
+def test_external_rejects_bad_files_naming_them(tmp_path, payload, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **payload)
+    with pytest.raises(DataError, match=message) as error:
+        ExternalPerturbation(path=str(path), eps=0.05).apply(grid_dataset())
+    assert str(path) in str(error.value)
+
+
+def test_external_rejects_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        ExternalPerturbation(path=str(tmp_path / "none.npz")).apply(grid_dataset())
+    (tmp_path / "corrupt.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(DataError, match="not a readable .npz"):
+        ExternalPerturbation(path=str(tmp_path / "corrupt.npz")).apply(grid_dataset())
+
+
+def test_registered_twins_name_base_perturbation_and_strength():
+    registry = Registry()
+    names = registry.names("datasets")
+    for twin in (
+        "dsprites_oblique_010",
+        "dsprites_oblique_0175",
+        "dsprites_noise_010",
+        "dsprites_noise_0175",
+    ):
+        assert twin in names
+    gin.parse_config("dsprites_oblique_0175.seed = 2")
+    data = registry.build("datasets", "dsprites_oblique_0175")
+    assert data.perturbation.parameters()["eps"] == 0.175
+    assert data.perturbation.parameters()["seed"] == 2
+    assert data.perturbation.name == "oblique"
