@@ -4,9 +4,9 @@ from disentangle_bench.perturbations.base import AdditivePerturbation, Perturbed
 from disentangle_bench.perturbations.external import ExternalPerturbation
 from disentangle_bench.perturbations.linear_mix import LinearMix
 from disentangle_bench.perturbations.noise import MatchedNoise
-from disentangle_bench.perturbations.oblique import ObliqueStripes
+from disentangle_bench.perturbations.oblique import ObliqueStripes, ShuffledOblique
 
 #: The built-ins of this kind, handed to the hooks by disentangle_bench.builtin.
-BUILTIN = (MatchedNoise, ObliqueStripes, LinearMix, ExternalPerturbation)
+BUILTIN = (MatchedNoise, ObliqueStripes, ShuffledOblique, LinearMix, ExternalPerturbation)
 
 __all__ = ["BUILTIN", "AdditivePerturbation", "MatchedNoise", "PerturbedData"]

@@ -116,3 +116,20 @@ class ObliqueStripes(AdditivePerturbation):
             self._permutations[total] = np.random.RandomState(self.seed + 1).permutation(total)
         index = data.index_of(positions.astype(np.int64))
         return data.factors_of(self._permutations[total][index]).astype(np.float64)
+
+
+class ShuffledOblique(ObliqueStripes):
+    """The control for :class:`ObliqueStripes`: its pattern images, assigned to a fixed random
+    permutation of the configurations (``oblique`` with ``shuffle=True``)."""
+
+    name = "oblique_shuffled"
+
+    def __init__(
+        self,
+        eps: float = 0.1,
+        seed: int = 0,
+        frequency: float = 16.0,
+        block: int = 8,
+        shuffle: bool = True,
+    ) -> None:
+        super().__init__(eps, seed, frequency, block, shuffle)
