@@ -16,6 +16,7 @@ EXIT_INTERRUPTED = 130
 COMMANDS = (
     "disentangle_bench.commands.run",
     "disentangle_bench.commands.plugins",
+    "disentangle_bench.commands.datasets",
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,9 +20,14 @@ NAMES = ("shape", "scale", "orientation", "position_x", "position_y")
 SQUARE, ELLIPSE, HEART = 0, 1, 2
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISENTANGLE_BENCH_CACHE", str(tmp_path / "cache"))
+
+
 @pytest.fixture(scope="module")
 def full() -> ProceduralDSprites:
-    return ProceduralDSprites()
+    return ProceduralDSprites(cache=False)  # rendered on demand: no 737,280-image build here
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +212,55 @@ def test_construction_renders_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dsprites, "render_dsprites", fail)
     data = ProceduralDSprites()
     assert data.num_configurations == 737_280
+    assert data.cache and data.uses_disk  # the full grid goes to the on-disk cache at first use
+
+
+def test_cached_and_on_demand_observations_agree(small: ProceduralDSpritesSmall) -> None:
+    cached = ProceduralDSpritesSmall(cache=True)
+    factors = small.sample_factors(500, np.random.RandomState(2))
+    np.testing.assert_array_equal(
+        cached.sample_observations_from_factors(factors, np.random.RandomState(0)),
+        ProceduralDSpritesSmall(cache=False).sample_observations_from_factors(
+            factors, np.random.RandomState(0)
+        ),
+    )
+    assert cached.storage_info()["kind"] == "in memory"
+    # Once materialised, batches come from memory: rendering is never called again.
+    assert cached.fingerprint == ProceduralDSpritesSmall(cache=False).fingerprint
+
+
+def test_value_grid_is_the_factor_grid(full: ProceduralDSprites) -> None:
+    assert full.value_grid is full.grid
+    factors = np.array([[1, 2, 3, 4, 5]])
+    np.testing.assert_array_equal(
+        full.factor_values(factors)[0],
+        [full.grid[i][factors[0, i]] for i in range(5)],
+    )
+
+
+def test_traversal_changes_only_the_expected_pixels(full: ProceduralDSprites) -> None:
+    base = np.array([0, 3, 0, 10, 20])
+    for factor, size in enumerate(full.factors_num_values):
+        factors = np.repeat(base[None], size, axis=0)
+        factors[:, factor] = np.arange(size)
+        images = full.render_factors(factors)[..., 0].astype(int)
+        flat = images.reshape(size, -1)
+        # Each step changes the image (except the symmetric square orientations).
+        changed = np.any(np.diff(flat, axis=0) != 0, axis=1)
+        if factor == 2:  # orientation of a square repeats every 90 degrees (10 steps)
+            assert changed.sum() >= size - 1 - 3
+        else:
+            assert changed.all(), factor
+        com = centre_of_mass(images)
+        if factor == 3:  # position x moves the centre of mass along columns only
+            np.testing.assert_allclose(np.diff(com[:, 1]), 1.0, atol=1e-9)
+            np.testing.assert_allclose(np.diff(com[:, 0]), 0.0, atol=1e-9)
+        elif factor == 4:  # position y along rows only
+            np.testing.assert_allclose(np.diff(com[:, 0]), 1.0, atol=1e-9)
+            np.testing.assert_allclose(np.diff(com[:, 1]), 0.0, atol=1e-9)
+        else:  # shape, scale and orientation keep the sprite where it is (the heart's
+            # centre of mass sits 1.4 px above its bounding-box centre)
+            assert np.abs(com - com[0]).max() < 1.5, factor
 
 
 def test_small_images_are_all_distinct(small_images: np.ndarray) -> None:
@@ -342,3 +397,24 @@ def test_sprites_are_centred_on_their_position() -> None:
         # bounding box in continuous pixel coordinates: [min, max + 1)
         assert abs((rows.min() + rows.max() + 1) / 2 - 31) <= 0.5
         assert abs((cols.min() + cols.max() + 1) / 2 - 31) <= 0.5
+
+
+@pytest.mark.slow
+def test_full_grid_is_built_once_then_loaded_from_the_cache(monkeypatch: pytest.MonkeyPatch):
+    """The 737,280-image build (about 10 s here) and a second, render-free load."""
+    built = ProceduralDSprites()
+    store = built.materialise()
+    assert store.shape == (737_280, 64, 64, 1)
+    assert built.storage_info()["built"] and built.storage_info()["bytes"] == 737_280 * 512
+    factors = built.sample_factors(2000, np.random.RandomState(9))
+    on_demand = ProceduralDSprites(cache=False).render_factors(factors)
+    np.testing.assert_array_equal(built.images_of(factors), on_demand)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("rendered although the cache holds every image")
+
+    monkeypatch.setattr(dsprites, "render_dsprites", fail)
+    loaded = ProceduralDSprites()
+    np.testing.assert_array_equal(loaded.images_of(factors), on_demand)
+    assert loaded.fingerprint == built.fingerprint
+    assert re.fullmatch(r"[0-9a-f]{64}", loaded.fingerprint)

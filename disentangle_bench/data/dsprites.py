@@ -4,8 +4,10 @@ Five factors in DeepMind's order and index layout (row-major mixed radix, last f
 shape (0 square, 1 ellipse, 2 heart), scale, orientation (radians, counter-clockwise on screen),
 position x (columns, left to right) and position y (rows, top to bottom).
 :class:`ProceduralDSprites` uses the original grid (3 x 6 x 40 x 32 x 32 = 737,280 images),
-:class:`ProceduralDSpritesSmall` a 2,304-image grid for quick CPU runs. Images are rendered on
-demand (vectorised float32 numpy, a 32 x 32 window around each sprite), never stored.
+:class:`ProceduralDSpritesSmall` a 2,304-image grid for quick CPU runs. Images are rendered with
+vectorised float32 numpy (a 32 x 32 window around each sprite) and, by default, materialised once:
+the small grid in memory, the full grid in the on-disk cache, bit-packed (see
+:mod:`disentangle_bench.data.procedural`); ``cache=False`` renders every batch on demand.
 
 How this differs from DeepMind's ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz``:
 
@@ -36,13 +38,13 @@ How this differs from DeepMind's ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.np
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import ClassVar, NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from disentangle_bench.data.ground_truth import GroundTruthData, chunked_fingerprint
+from disentangle_bench.data.procedural import ProceduralData
 
 IMAGE_SIZE = 64
 FACTOR_NAMES = ("shape", "scale", "orientation", "position_x", "position_y")
@@ -58,6 +60,13 @@ ELLIPSE_SEMI_AXES = (10.25, 5.125)  # (horizontal, vertical) at orientation 0
 HEART_PIXELS_PER_UNIT = 9.0
 # The implicit heart spans y in [-1, 1.236]; shifting by this centres its bounding box.
 _HEART_Y_SHIFT = 0.118
+
+DSPRITES_CITATION = """@misc{dsprites17,
+  author = {Loic Matthey and Irina Higgins and Demis Hassabis and Alexander Lerchner},
+  title = {dSprites: Disentanglement testing Sprites dataset},
+  howpublished = {https://github.com/deepmind/dsprites-dataset/},
+  year = {2017}
+}"""
 
 _PIXEL_CENTRES = np.arange(IMAGE_SIZE, dtype=np.float32) + np.float32(0.5)
 # Sprites are drawn in a window of this many pixels around their centre when they fit in it.
@@ -264,18 +273,29 @@ def render_dsprites(
     return images
 
 
-class ProceduralDSprites(GroundTruthData):
-    """dSprites on the original 737,280-configuration grid, rendered on demand.
+class ProceduralDSprites(ProceduralData):
+    """dSprites on the original 737,280-configuration grid.
 
     ``grid`` holds one array of physical values per factor; a subclass changes the grid by
     overriding it. Observations are float32 (N, 64, 64, 1) in {0, 1}.
+
+    Hyperparameter ``cache`` (default True): materialise all images once (bit-packed, 377 MB;
+    the full grid in the on-disk cache, built in about 10 s the first time) and sample batches
+    from memory; False renders every batch on demand.
     """
 
     name: ClassVar[str] = "dsprites"
     grid: ClassVar[tuple[np.ndarray, ...]] = FULL_GRID
+    binary: ClassVar[bool] = True
+    categorical_factors: ClassVar[tuple[str, ...]] = ("shape",)
+    citation: ClassVar[str] = DSPRITES_CITATION
+    description: ClassVar[str] = (
+        "Procedurally rendered dSprites (disentangle-bench): one white sprite (square, ellipse, "
+        "heart) on black, 64x64 binary, on DeepMind's factor grid and index layout."
+    )
 
-    def __init__(self) -> None:
-        self._fingerprint: str | None = None
+    def __init__(self, cache: bool = True) -> None:
+        super().__init__(cache=cache)
 
     @property
     def factor_names(self) -> tuple[str, ...]:
@@ -289,54 +309,19 @@ class ProceduralDSprites(GroundTruthData):
     def observation_shape(self) -> tuple[int, int, int]:
         return (IMAGE_SIZE, IMAGE_SIZE, 1)
 
-    def _check_factors(self, factors: np.ndarray) -> np.ndarray:
-        given = np.asarray(factors)
-        if given.ndim != 2 or given.shape[1] != self.num_factors:
-            raise ValueError(f"factors must be (N, {self.num_factors}), got {given.shape}")
-        factors = given.astype(np.int64)
-        if np.any(factors != given):
-            raise ValueError("factor indices must be integers")
-        sizes = np.asarray(self.factors_num_values)
-        if np.any((factors < 0) | (factors >= sizes)):
-            raise ValueError(f"factor indices out of range for sizes {tuple(sizes)}")
-        return factors
+    @property
+    def value_grid(self) -> tuple[np.ndarray, ...]:
+        return self.grid
 
     def factor_values(self, factors: np.ndarray) -> np.ndarray:
         """Physical values, float64 (N, F), of int factor indices (N, F)."""
-        factors = self._check_factors(factors)
+        factors = self.check_factors(factors)
         return np.stack([values[factors[:, i]] for i, values in enumerate(self.grid)], axis=1)
 
     def render_factors(self, factors: np.ndarray) -> np.ndarray:
         """Binary images, uint8 (N, 64, 64, 1), for int factor indices (N, F)."""
         values = self.factor_values(factors)
         return render_dsprites(*values.T)[..., None]
-
-    def sample_observations_from_factors(
-        self, factors: np.ndarray, random_state: np.random.RandomState
-    ) -> np.ndarray:
-        del random_state  # rendering is deterministic
-        return self.render_factors(factors).astype(np.float32)
-
-    def iter_images(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[np.ndarray]:
-        """All images, uint8 (n, 64, 64, 1) chunks, in canonical (index) order."""
-        total = self.num_configurations
-        for start in range(0, total, chunk_size):
-            index = np.arange(start, min(start + chunk_size, total), dtype=np.int64)
-            yield self.render_factors(self.factors_of(index))
-
-    @property
-    def fingerprint(self) -> str:
-        """``content_fingerprint`` of all images (uint8 (N, 64, 64, 1)), computed once.
-
-        The images are hashed chunk by chunk; the digest equals
-        ``content_fingerprint(all_images, factors_num_values)`` without holding every image.
-        """
-        if self._fingerprint is None:
-            shape = (self.num_configurations, *self.observation_shape)
-            self._fingerprint = chunked_fingerprint(
-                self.iter_images(), self.factors_num_values, np.uint8, shape
-            )
-        return self._fingerprint
 
 
 class ProceduralDSpritesSmall(ProceduralDSprites):

@@ -78,6 +78,35 @@ class GroundTruthData(abc.ABC):
     def sample_observations(self, num: int, random_state: np.random.RandomState) -> np.ndarray:
         return self.sample(num, random_state)[1]
 
+    @property
+    def value_grid(self) -> tuple[np.ndarray, ...]:
+        """The physical value of each factor index, one float64 array per factor.
+
+        Defaults to :meth:`factor_values` along each factor's axis when a subclass defines
+        that, else to the indices themselves; datasets with physical values (scale, angle,
+        hue, ...) override one of the two. Exports write these as the ``value_<factor>``
+        columns.
+        """
+        sizes = self.factors_num_values
+        if type(self).factor_values is GroundTruthData.factor_values:
+            return tuple(np.arange(size, dtype=np.float64) for size in sizes)
+        grid = []
+        for k, size in enumerate(sizes):
+            factors = np.zeros((size, len(sizes)), dtype=np.int64)
+            factors[:, k] = np.arange(size)
+            grid.append(np.asarray(self.factor_values(factors), dtype=np.float64)[:, k])
+        return tuple(grid)
+
+    def factor_values(self, factors: np.ndarray) -> np.ndarray:
+        """Physical values, float64 (N, F), of int factor indices (N, F)."""
+        factors = np.asarray(factors, dtype=np.int64).reshape(-1, self.num_factors)
+        sizes = np.asarray(self.factors_num_values)
+        if np.any((factors < 0) | (factors >= sizes)):
+            raise ValueError(f"factor indices out of range for sizes {tuple(sizes)}")
+        grid = self.value_grid
+        columns = [grid[i][factors[:, i]] for i in range(self.num_factors)]
+        return np.stack(columns, axis=1) if columns else np.zeros((len(factors), 0))
+
     def index_of(self, factors: np.ndarray) -> np.ndarray:
         """Position of each factor configuration in the dataset's canonical (row-major) order."""
         factors = np.asarray(factors, dtype=np.int64)
@@ -167,12 +196,22 @@ def chunked_fingerprint(
 ) -> str:
     """:func:`content_fingerprint` of the concatenation of ``chunks``, one chunk in memory at a
     time (for datasets rendered on demand)."""
-    digest = hashlib.sha256()
-    header = (tuple(int(s) for s in factors_num_values), str(np.dtype(dtype)), tuple(shape))
-    digest.update(repr(header).encode())
+    digest = hashlib.sha256(fingerprint_header(factors_num_values, dtype, shape))
     for chunk in chunks:
         digest.update(np.ascontiguousarray(chunk, dtype=dtype).tobytes())
     return digest.hexdigest()
+
+
+def fingerprint_header(
+    factors_num_values: Sequence[int], dtype: np.dtype | str, shape: Sequence[int]
+) -> bytes:
+    """The bytes :func:`chunked_fingerprint` hashes before the images: grid, dtype, shape."""
+    header = (
+        tuple(int(s) for s in factors_num_values),
+        str(np.dtype(dtype)),
+        tuple(int(s) for s in shape),
+    )
+    return repr(header).encode()
 
 
 def derived_fingerprint(base_fingerprint: str, transform: str, parameters: dict) -> str:
