@@ -61,7 +61,8 @@ KINDS: dict[str, Kind] = {
             "register_models",
             "model",
             ("encode", "loss", "parameters", "state_dict", "load_state_dict"),
-            "torch.nn.Module with encode(x) and loss(x, step)",
+            "torch.nn.Module with encode(x) and loss(batch, step) (optional: sample_kind, "
+            "sample_options, configure_optimizers + training_losses, decode, reconstruct)",
             runtime_arguments=("observation_shape",),
         ),
         Kind(

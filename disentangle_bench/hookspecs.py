@@ -53,11 +53,38 @@ def register_perturbations() -> Iterable[Any]:
 def register_models() -> Iterable[Any]:
     """Return model factories.
 
-    ``factory(observation_shape=(H, W, C), **hyperparameters)`` returns a ``torch.nn.Module``
-    with ``encode(x) -> (N, D)`` (the representation the metrics score; ``x`` is float32 NCHW in
-    [0, 1]) and ``loss(x, step) -> (total, terms)`` where ``total`` is the scalar to minimise and
-    ``terms`` a dict of named scalar tensors to log. ``observation_shape`` is supplied by the
-    runner and must not be bound in gin.
+    ``factory(observation_shape=(H, W, C), **hyperparameters)`` returns a ``torch.nn.Module``.
+    ``observation_shape`` is supplied by the runner and must not be bound in gin; out-of-range
+    hyperparameters raise ``ValueError`` in the factory (reported before any training).
+
+    Required:
+
+    - ``encode(x) -> (N, D)``: the representation the metrics score; ``x`` is float32 NCHW
+      (images in [0, 1]; other data in its own range).
+    - ``loss(batch, step) -> (total, terms)``: ``total`` the scalar to minimise, ``terms`` a dict
+      of named scalar tensors, all logged; ``step`` counts completed training steps.
+
+    Optional:
+
+    - ``sample_kind`` (class attribute, default ``'single'``): what ``batch`` holds.
+      ``'single'``: observations ``(N, C, H, W)``. ``'natural_pairs'`` (pairs whose factors make
+      sparse Laplace transitions) and ``'weak_pairs'`` (pairs differing in k factors): one tensor
+      ``(2, N, C, H, W)``, ``batch[0]`` the first and ``batch[1]`` the second image of each pair
+      (see :mod:`disentangle_bench.sampling`). ``sample_options`` (dict) are the keyword
+      arguments of that sampler (``{'rate': 1.0}``, ``{'k': 1}``); a dataset that cannot make
+      them fails with one message before training starts.
+    - Models that need more than one optimiser (FactorVAE: VAE and discriminator) define both
+      ``configure_optimizers(train_config) -> {name: torch.optim.Optimizer}`` (each optimiser
+      owns its own parameters; ``train_config`` holds ``learning_rate``, ``beta1``, ``beta2``,
+      ``epsilon``) and ``training_losses(batch, step) -> ({name: loss}, terms)``. The trainer
+      back-propagates each loss into its optimiser's parameters only, steps every optimiser on
+      the same batch, and checkpoints all of them. Without these, the trainer uses one Adam
+      optimiser over ``parameters()`` on ``loss``; ``loss`` stays required either way.
+    - ``decode(z)`` and ``reconstruct(x)``, in observation space: used for the
+      ``traversals.png`` and ``reconstructions.png`` figures written after training.
+
+    The trainer runs the forward pass under ``torch.autocast`` when ``train.mixed_precision`` is
+    set; compute loss terms in float32 (cast network outputs with ``.float()``).
     """
 
 

@@ -25,7 +25,7 @@ import pluggy
 
 from disentangle_bench import hookspecs
 from disentangle_bench.contract import KINDS, Kind, check_factory, check_instance, describe_origin
-from disentangle_bench.errors import ConfigError, PluginError, UnknownPluginError
+from disentangle_bench.errors import BenchError, ConfigError, PluginError, UnknownPluginError
 
 ENTRY_POINT_GROUP = "disentangle_bench"
 DISABLE_AUTOLOAD_ENV = "DISENTANGLE_BENCH_DISABLE_PLUGIN_AUTOLOAD"
@@ -156,10 +156,26 @@ class Registry:
         factory = self._gin_factories[entry.kind, name]
         try:
             instance = factory(**runtime_arguments)
+        except BenchError as error:  # already user-facing; drop gin's "In call to ..." line
+            raise _original_type(error)(_first_line(error)) from error
         except (ValueError, TypeError) as error:
-            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            message = _first_line(error)
             raise ConfigError(f"{KINDS[entry.kind].singular} {name!r}: {message}") from error
         return check_instance(KINDS[entry.kind], name, instance, entry.plugin, entry.distribution)
+
+
+def _original_type(error: BaseException) -> type:
+    """The error's own class: gin re-raises errors as a dynamic subclass with another
+    constructor, which cannot be instantiated with a message."""
+    for cls in type(error).__mro__:
+        init = cls.__dict__.get("__init__")
+        if init is None or "ExceptionProxy" not in getattr(init, "__qualname__", ""):
+            return cls
+    return type(error)
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def _kind(kind: str) -> Kind:

@@ -6,6 +6,7 @@ Output layout (``OUT`` is ``--out``, by default ``bench_runs/<experiment.name>``
     OUT/runs/<run_id>/run.json      the record of a finished run (skipped on a rerun)
     OUT/runs/<run_id>/checkpoint.pt the latest checkpoint (an interrupted run resumes from it)
     OUT/runs/<run_id>/losses.jsonl  every loss term every ``train.log_every`` steps
+    OUT/runs/<run_id>/reconstructions.png, traversals.png
     OUT/runs/<run_id>/operative_config.gin
     OUT/results.md, OUT/results.json  the robustness table over all runs
 """
@@ -35,8 +36,9 @@ from disentangle_bench.experiment import Experiment, RunSpec, experiment
 from disentangle_bench.files import atomic_write_json, atomic_write_text
 from disentangle_bench.registry import Registry
 from disentangle_bench.representation import model_representation
+from disentangle_bench.sampling import make_sampler
 from disentangle_bench.summary import ResultsTable, load_run_record
-from disentangle_bench.training import TrainingConfig, train
+from disentangle_bench.training import TrainingConfig, save_figures, train
 
 RUN_RECORD_FORMAT = 1
 CONFIG_FILE = "config.gin"
@@ -95,9 +97,10 @@ def _preflight(spec: Experiment, registry: Registry) -> None:
         registry.build("metrics", name)
     for name in spec.perturbations:
         registry.build("perturbations", name)
-    shapes = {tuple(registry.build("datasets", name).observation_shape) for name in spec.datasets}
-    for shape in sorted(shapes):
-        registry.build("models", spec.model, observation_shape=shape)
+    for name in spec.datasets:  # cheap: datasets render or load lazily
+        data = registry.build("datasets", name)
+        model = registry.build("models", spec.model, observation_shape=data.observation_shape)
+        make_sampler(model, data)  # e.g. a pair model on a dataset that cannot make its pairs
 
 
 def _claim_output_dir(out: Path, config_text: str, overwrite: bool) -> None:
@@ -151,6 +154,7 @@ def execute_run(
         device=device,
         label=f"  train {run.run_id}",
     )
+    save_figures(model, data, run_dir, device, seed=run.seed)
 
     represent = model_representation(model, device)
     scores: dict[str, dict[str, float]] = {}

@@ -1,13 +1,26 @@
 """The training loop: seeded, resumable from its last checkpoint, logging every loss term.
 
-Batches are drawn from the dataset with ``np.random.RandomState(seed)``; model initialisation and
-reparametrisation noise use torch's generator seeded by the runner. A checkpoint holds the model,
-the optimiser and every random state, so a resumed run continues exactly where the interrupted one
+Batches come from the sampler the model's ``sample_kind`` asks for
+(:func:`disentangle_bench.sampling.make_sampler`), drawn with ``np.random.RandomState(seed)``;
+model initialisation and the models' own noise (reparametrisation, shuffles) use torch's global
+generator, seeded by the runner. A checkpoint holds the model, every optimiser, the gradient
+scaler and every random state, so a resumed run continues exactly where the interrupted one
 stopped (bit for bit on CPU).
+
+Optimisation follows the model contract (:func:`disentangle_bench.hookspecs.register_models`): a
+plain model gets one Adam optimiser (named ``model``) over all its parameters and minimises
+``loss(batch, step)[0]``; a model with ``configure_optimizers(config)`` and
+``training_losses(batch, step)`` gets one backward pass per optimiser, restricted to that
+optimiser's parameters, and every optimiser steps on the same batch.
+
+Mixed precision (``train.mixed_precision``): ``'bf16'`` runs the forward pass under
+``torch.autocast`` in bfloat16; ``'fp16'`` in float16 with a gradient scaler; ``None`` (default)
+in float32. Parameters and optimiser states stay float32.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -21,12 +34,18 @@ import numpy as np
 import torch
 
 from disentangle_bench.data.ground_truth import GroundTruthData
-from disentangle_bench.errors import BenchError
+from disentangle_bench.errors import BenchError, ConfigError, PluginError
 from disentangle_bench.files import atomic_write, atomic_write_text
+from disentangle_bench.images import image_grid, to_display, traversal_values, write_png
 from disentangle_bench.progress import Progress
+from disentangle_bench.sampling import make_sampler
 
 CHECKPOINT_FILE = "checkpoint.pt"
 LOSS_LOG_FILE = "losses.jsonl"
+RECONSTRUCTIONS_FILE = "reconstructions.png"
+TRAVERSALS_FILE = "traversals.png"
+MIXED_PRECISION = {"bf16": torch.bfloat16, "fp16": torch.float16}
+DEFAULT_OPTIMIZER = "model"
 
 
 class TrainingDivergedError(BenchError):
@@ -46,6 +65,7 @@ class TrainingConfig:
     epsilon: float = 1e-8
     checkpoint_every: int = 1000
     log_every: int = 100
+    mixed_precision: str | None = None
 
     def __post_init__(self) -> None:
         for field in ("steps", "batch_size", "checkpoint_every", "log_every"):
@@ -53,6 +73,11 @@ class TrainingConfig:
                 raise ValueError(f"train.{field} must be a positive integer")
         if not self.learning_rate > 0:
             raise ValueError("train.learning_rate must be positive")
+        if self.mixed_precision not in (None, *MIXED_PRECISION):
+            raise ValueError(
+                f"train.mixed_precision must be None, 'bf16' or 'fp16', got "
+                f"{self.mixed_precision!r}"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -67,9 +92,150 @@ class TrainingResult:
 
 
 def to_model_input(observations: np.ndarray, device: torch.device) -> torch.Tensor:
-    """float32 NHWC numpy -> float32 NCHW tensor on ``device``."""
+    """float32 ``(..., H, W, C)`` numpy -> float32 ``(..., C, H, W)`` tensor on ``device``.
+
+    Single observations ``(N, H, W, C)`` become ``(N, C, H, W)``; pairs ``(2, N, H, W, C)``
+    become ``(2, N, C, H, W)``.
+    """
     tensor = torch.from_numpy(np.ascontiguousarray(observations, dtype=np.float32))
-    return tensor.permute(0, 3, 1, 2).contiguous().to(device, non_blocking=True)
+    tensor = tensor.movedim(-1, -3).contiguous()
+    return tensor.to(device, non_blocking=True)
+
+
+def default_optimizer(model: torch.nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
+    """disentanglement_lib's optimiser: Adam with the training config's hyperparameters."""
+    return torch.optim.Adam(
+        model.parameters(),
+        lr=config.learning_rate,
+        betas=(config.beta1, config.beta2),
+        eps=config.epsilon,
+    )
+
+
+def configure_optimizers(
+    model: torch.nn.Module, config: TrainingConfig
+) -> dict[str, torch.optim.Optimizer]:
+    """The model's optimisers by name: its own ``configure_optimizers`` or one Adam."""
+    if not hasattr(model, "configure_optimizers"):
+        return {DEFAULT_OPTIMIZER: default_optimizer(model, config)}
+    optimizers = dict(model.configure_optimizers(config))
+    name = getattr(model, "name", type(model).__name__)
+    if not optimizers or not hasattr(model, "training_losses"):
+        raise PluginError(
+            f"model {name!r}: configure_optimizers() must return at least one optimiser and the "
+            "model must define training_losses(batch, step)"
+        )
+    seen: set[int] = set()
+    for optimizer in optimizers.values():
+        for group in optimizer.param_groups:
+            for parameter in group["params"]:
+                if id(parameter) in seen:
+                    raise PluginError(
+                        f"model {name!r}: a parameter belongs to two optimisers; each optimiser "
+                        "must own its own parameters"
+                    )
+                seen.add(id(parameter))
+    return optimizers
+
+
+def compute_losses(
+    model: torch.nn.Module, batch: torch.Tensor, step: int, names: list[str]
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """``({optimiser name: loss}, terms)`` for one batch."""
+    if hasattr(model, "training_losses"):
+        losses, terms = model.training_losses(batch, step)
+        losses = dict(losses)
+    else:
+        total, terms = model.loss(batch, step)
+        losses = {DEFAULT_OPTIMIZER: total}
+    if sorted(losses) != sorted(names):
+        name = getattr(model, "name", type(model).__name__)
+        raise PluginError(
+            f"model {name!r} returned losses for {sorted(losses)} but has optimisers {names}"
+        )
+    return losses, terms
+
+
+class _Precision:
+    """The autocast context and gradient scaler of ``train.mixed_precision``."""
+
+    def __init__(self, mode: str | None, device: torch.device) -> None:
+        self.dtype = MIXED_PRECISION.get(mode) if mode else None
+        self.device_type = device.type
+        if self.dtype is not None:
+            try:
+                with torch.autocast(self.device_type, dtype=self.dtype):
+                    pass
+            except (RuntimeError, ValueError) as error:
+                raise ConfigError(
+                    f"train.mixed_precision = {mode!r} is not supported on {device}: {error}"
+                ) from None
+        enabled = self.dtype is torch.float16
+        self.scaler = torch.amp.GradScaler(self.device_type, enabled=enabled) if enabled else None
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def backward(self, loss: torch.Tensor, **kwargs: Any) -> None:
+        (self.scaler.scale(loss) if self.scaler else loss).backward(**kwargs)
+
+    def step(self, optimizers: dict[str, torch.optim.Optimizer]) -> None:
+        for optimizer in optimizers.values():
+            if self.scaler:
+                self.scaler.step(optimizer)
+            else:
+                optimizer.step()
+        if self.scaler:
+            self.scaler.update()
+
+    def state_dict(self) -> dict[str, Any] | None:
+        return self.scaler.state_dict() if self.scaler else None
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        if self.scaler and state:
+            self.scaler.load_state_dict(state)
+
+
+def _parameters(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    return [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
+
+
+def backward(
+    losses: dict[str, torch.Tensor],
+    optimizers: dict[str, torch.optim.Optimizer],
+    precision: _Precision | None = None,
+) -> None:
+    """Zero every gradient, then back-propagate each loss into its optimiser's parameters only."""
+    precision = precision or _Precision(None, torch.device("cpu"))
+    for optimizer in optimizers.values():
+        optimizer.zero_grad(set_to_none=True)
+    if len(optimizers) == 1:
+        precision.backward(next(iter(losses.values())))
+        return
+    names = list(optimizers)
+    for position, name in enumerate(names):
+        precision.backward(
+            losses[name],
+            inputs=_parameters(optimizers[name]),
+            retain_graph=position < len(names) - 1,
+        )
+
+
+def optimization_step(
+    model: torch.nn.Module,
+    batch: torch.Tensor,
+    step: int,
+    optimizers: dict[str, torch.optim.Optimizer],
+) -> dict[str, torch.Tensor]:
+    """One full-precision training step of ``model`` on ``batch`` (as :func:`train` takes it);
+    returns the logged terms."""
+    losses, terms = compute_losses(model, batch, step, list(optimizers))
+    precision = _Precision(None, batch.device)
+    backward(losses, optimizers, precision)
+    precision.step(optimizers)
+    return terms
 
 
 def train(
@@ -82,21 +248,25 @@ def train(
     device: torch.device,
     label: str = "train",
 ) -> TrainingResult:
-    """Train ``model`` on ``data`` for ``config.steps`` steps, resuming from ``run_dir``."""
+    """Train ``model`` on ``data`` for ``config.steps`` steps, resuming from ``run_dir``.
+
+    Raises :class:`ConfigError` before any step if the dataset cannot make the samples the model
+    needs (e.g. weak pairs with more differing factors than the dataset has).
+    """
+    sampler = make_sampler(model, data)
+    precision = _Precision(config.mixed_precision, device)
     run_dir.mkdir(parents=True, exist_ok=True)
     model.to(device)
     model.train()
-    optimizer = torch.optim.Adam(
-        model.parameters(),
-        lr=config.learning_rate,
-        betas=(config.beta1, config.beta2),
-        eps=config.epsilon,
-    )
+    optimizers = configure_optimizers(model, config)
+    names = list(optimizers)
     random_state = np.random.RandomState(seed)
     state = {"step": 0, "train_seconds": 0.0, "final_losses": {}}
     checkpoint_path = run_dir / CHECKPOINT_FILE
     if checkpoint_path.exists():
-        state = _load_checkpoint(checkpoint_path, model, optimizer, random_state, device)
+        state = _load_checkpoint(
+            checkpoint_path, model, optimizers, precision, random_state, device
+        )
     resumed_from = state["step"]
     _truncate_loss_log(run_dir / LOSS_LOG_FILE, resumed_from)
 
@@ -114,20 +284,18 @@ def train(
             "train_seconds": previous_seconds + time.perf_counter() - started,
             "final_losses": final_losses,
         }
-        _save_checkpoint(checkpoint_path, model, optimizer, random_states, state_now)
+        _save_checkpoint(checkpoint_path, model, optimizers, precision, random_states, state_now)
 
     try:
         with open(run_dir / LOSS_LOG_FILE, "a", encoding="utf-8") as log:
             while step < config.steps:
                 step_start_states = _random_states(random_state)
-                batch = to_model_input(
-                    data.sample_observations(config.batch_size, random_state), device
-                )
-                total, terms = model.loss(batch, step)
-                optimizer.zero_grad(set_to_none=True)
-                total.backward()
+                batch = to_model_input(sampler(config.batch_size, random_state), device)
+                with precision.autocast():
+                    losses, terms = compute_losses(model, batch, step, names)
+                backward(losses, optimizers, precision)
                 updating = True
-                optimizer.step()
+                precision.step(optimizers)
                 updating = False
                 step += 1
                 if step % config.log_every == 0 or step == config.steps:
@@ -151,6 +319,59 @@ def train(
     return TrainingResult(step, final_losses, seconds, resumed_from)
 
 
+def save_figures(
+    model: torch.nn.Module,
+    data: GroundTruthData,
+    run_dir: Path,
+    device: torch.device,
+    *,
+    seed: int = 0,
+    num_images: int = 8,
+    steps: int = 8,
+) -> list[Path]:
+    """Write ``reconstructions.png`` and ``traversals.png`` into ``run_dir``; return their paths.
+
+    Reconstructions: ``num_images`` observations (top row) and ``model.reconstruct`` of them
+    (bottom row). Traversals: one row per latent dimension, the first observation's code with
+    that dimension set to ``steps`` values between the 5% and 95% quantiles of the codes of 64
+    observations, decoded by ``model.decode``. Each figure is skipped if the model lacks the
+    method (PCL has no decoder). Observations come from ``np.random.RandomState(seed)``.
+    """
+    random_state = np.random.RandomState(seed)
+    observations = data.sample_observations(max(64, num_images), random_state)
+    value_range = getattr(data, "value_range", (0.0, 1.0))
+    written = []
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        x = to_model_input(observations, device)
+        if hasattr(model, "reconstruct"):
+            originals = observations[:num_images]
+            reconstructed = model.reconstruct(x[:num_images]).float().movedim(-3, -1).cpu().numpy()
+            scale = value_range if value_range is not None else _joint_range(originals)
+            tiles = to_display(np.stack([originals, reconstructed]), scale)
+            written.append(run_dir / RECONSTRUCTIONS_FILE)
+            write_png(written[-1], image_grid(tiles))
+        if hasattr(model, "decode"):
+            codes = model.encode(x).float()
+            values = torch.from_numpy(traversal_values(codes.cpu().numpy(), steps)).float()
+            num_latent = codes.shape[1]
+            grid_codes = codes[:1].repeat(num_latent * steps, 1).view(num_latent, steps, -1)
+            for dim in range(num_latent):
+                grid_codes[dim, :, dim] = values[dim].to(device)
+            decoded = model.decode(grid_codes.flatten(0, 1)).float().movedim(-3, -1).cpu().numpy()
+            decoded = decoded.reshape(num_latent, steps, *decoded.shape[1:])
+            scale = value_range if value_range is not None else _joint_range(decoded)
+            written.append(run_dir / TRAVERSALS_FILE)
+            write_png(written[-1], image_grid(to_display(decoded, scale)))
+    model.train(was_training)
+    return written
+
+
+def _joint_range(array: np.ndarray) -> tuple[float, float]:
+    return float(np.min(array)), float(np.max(array))
+
+
 def _format_losses(losses: dict[str, float]) -> str:
     return " ".join(f"{name}={value:.4g}" for name, value in losses.items())
 
@@ -167,7 +388,8 @@ def _random_states(random_state: np.random.RandomState) -> dict[str, Any]:
 def _save_checkpoint(
     path: Path,
     model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
+    optimizers: dict[str, torch.optim.Optimizer],
+    precision: _Precision,
     random_states: dict[str, Any],
     state: dict[str, Any],
 ) -> None:
@@ -175,7 +397,8 @@ def _save_checkpoint(
         **state,
         **random_states,
         "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
+        "optimizers": {name: optimizer.state_dict() for name, optimizer in optimizers.items()},
+        "grad_scaler": precision.state_dict(),
     }
     atomic_write(path, lambda handle: torch.save(payload, handle))
 
@@ -183,14 +406,24 @@ def _save_checkpoint(
 def _load_checkpoint(
     path: Path,
     model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
+    optimizers: dict[str, torch.optim.Optimizer],
+    precision: _Precision,
     random_state: np.random.RandomState,
     device: torch.device,
 ) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location=device, weights_only=False)
         model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
+        saved = payload.get("optimizers")
+        if saved is None:  # checkpoints written before the multi-optimiser format
+            saved = {DEFAULT_OPTIMIZER: payload["optimizer"]}
+        if sorted(saved) != sorted(optimizers):
+            raise ValueError(
+                f"it holds optimisers {sorted(saved)}, the model has {sorted(optimizers)}"
+            )
+        for name, optimizer in optimizers.items():
+            optimizer.load_state_dict(saved[name])
+        precision.load_state_dict(payload.get("grad_scaler"))
     except Exception as error:
         raise BenchError(
             f"cannot resume from {path}: {type(error).__name__}: {error}; delete it to start over"

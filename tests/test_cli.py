@@ -64,7 +64,12 @@ def test_run_writes_records_checkpoints_and_the_table(tmp_path, capsys):
     assert record["dataset"]["perturbation"]["parameters"] == {"eps": 0.1, "seed": 0}
     assert len(record["dataset"]["fingerprint"]) == 64
     assert record["model"]["name"] == "beta_vae"
-    assert record["model"]["hyperparameters"] == {"beta": 4.0, "num_latent": 3}
+    assert record["model"]["hyperparameters"] == {
+        "beta": 4.0,
+        "num_latent": 3,
+        "architecture": "conv",
+        "reconstruction": "bernoulli",
+    }
     assert record["training"]["steps_completed"] == 12
     assert 0.0 <= record["metrics"]["mig"]["discrete_mig"] <= 1.0
     assert record["metric_parameters"]["mig"] == {"num_train": 300, "batch_size": 16}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import math
 
 import numpy as np
 import pytest
@@ -121,3 +123,197 @@ def test_divergence_is_reported_and_the_last_checkpoint_survives(tmp_path):
 def test_config_rejects_non_positive_counts(field):
     with pytest.raises(ValueError, match=f"train.{field}"):
         TrainingConfig(**{field: 0})
+
+
+# -- models with their own optimisers, pairs, mixed precision, figures ---------------------------
+
+
+def two_bar_dataset():
+    images = np.zeros((16, 64, 64, 1), dtype=np.uint8)
+    for x in range(4):
+        for y in range(4):
+            images[4 * x + y, :, 8 + 12 * x : 14 + 12 * x] = 1
+            images[4 * x + y, 8 + 12 * y : 14 + 12 * y, :] = 1
+    return ArrayGroundTruthData(images, ["x", "y"], (4, 4), binary=True)
+
+
+def build(name):
+    from disentangle_bench.models import AdaGVAE, FactorVAE, SlowVAE
+
+    torch.manual_seed(0)
+    cls = {"factor_vae": FactorVAE, "ada_gvae": AdaGVAE, "slow_vae": SlowVAE}[name]
+    return cls((64, 64, 1), num_latent=2)
+
+
+@pytest.mark.parametrize("name", ["factor_vae", "ada_gvae", "slow_vae"])
+def test_resume_is_exact_for_two_optimisers_and_for_pair_samplers(tmp_path, name):
+    data = two_bar_dataset()
+    settings = config(checkpoint_every=5)  # FactorVAE's checkpoints are large: save fewer
+    straight = build(name)
+    train(straight, data, settings, run_dir=tmp_path / "straight", seed=0, device=CPU)
+
+    interrupted = build(name)
+    method = "training_losses" if hasattr(interrupted, "training_losses") else "loss"
+    original = getattr(interrupted, method)
+
+    def interrupted_at_step_7(batch, step):
+        if step == 7:
+            raise KeyboardInterrupt
+        return original(batch, step)
+
+    setattr(interrupted, method, interrupted_at_step_7)
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupted, data, settings, run_dir=tmp_path / "resumed", seed=0, device=CPU)
+    checkpoint = torch.load(tmp_path / "resumed" / CHECKPOINT_FILE, weights_only=False)
+    assert checkpoint["step"] == 7
+    if name == "factor_vae":
+        assert sorted(checkpoint["optimizers"]) == ["discriminator", "vae"]
+        assert checkpoint["optimizers"]["discriminator"]["state"]  # Adam moments saved
+
+    resumed = build(name)
+    torch.manual_seed(999)
+    result = train(resumed, data, settings, run_dir=tmp_path / "resumed", seed=0, device=CPU)
+    assert result.resumed_from == 7
+    for (key, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), key
+    logged = (tmp_path / "resumed" / LOSS_LOG_FILE).read_text()
+    assert logged == (tmp_path / "straight" / LOSS_LOG_FILE).read_text()
+
+
+def test_checkpoints_of_the_single_optimiser_format_still_resume(tmp_path):
+    data = small_binary_dataset()
+    train(new_model(), data, config(steps=4), run_dir=tmp_path, seed=0, device=CPU)
+    path = tmp_path / CHECKPOINT_FILE
+    payload = torch.load(path, weights_only=False)
+    payload["optimizer"] = payload.pop("optimizers")["model"]
+    payload.pop("grad_scaler")
+    torch.save(payload, path)
+    result = train(new_model(), data, config(steps=6), run_dir=tmp_path, seed=0, device=CPU)
+    assert result.resumed_from == 4 and result.steps == 6
+
+
+def test_pair_model_on_a_dataset_that_cannot_make_its_pairs_fails_before_training(tmp_path):
+    from disentangle_bench.errors import ConfigError
+    from disentangle_bench.models import AdaGVAE
+
+    model = AdaGVAE((64, 64, 1), num_latent=2, k=3)
+    with pytest.raises(ConfigError, match="k=3 differing factors need at least 3"):
+        train(model, small_binary_dataset(), config(), run_dir=tmp_path / "run", seed=0, device=CPU)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_and_checkpoints(tmp_path, precision):
+    from disentangle_bench.models import FactorVAE
+
+    data = small_binary_dataset()
+    reference = new_model()
+    train(reference, data, config(steps=2), run_dir=tmp_path / "fp32", seed=0, device=CPU)
+    model = new_model()
+    result = train(
+        model,
+        data,
+        config(steps=2, mixed_precision=precision),
+        run_dir=tmp_path / precision,
+        seed=0,
+        device=CPU,
+    )
+    expected = json.loads((tmp_path / "fp32" / LOSS_LOG_FILE).read_text().splitlines()[0])
+    assert result.final_losses["loss"] == pytest.approx(expected["loss"], rel=0.02)
+    checkpoint = torch.load(tmp_path / precision / CHECKPOINT_FILE, weights_only=False)
+    assert (checkpoint["grad_scaler"] is not None) == (precision == "fp16")
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    torch.manual_seed(0)
+    factor = FactorVAE((64, 64, 1), num_latent=2)
+    result = train(
+        factor,
+        data,
+        config(steps=2, mixed_precision=precision),
+        run_dir=tmp_path / f"{precision}-factor",
+        seed=0,
+        device=CPU,
+    )
+    assert all(math.isfinite(v) for v in result.final_losses.values())
+
+
+def test_config_rejects_unknown_mixed_precision():
+    with pytest.raises(ValueError, match="train.mixed_precision"):
+        TrainingConfig(mixed_precision="fp8")
+
+
+def test_bench_run_trains_a_pair_model_and_writes_the_figures(tmp_path):
+    from disentangle_bench.running import run_experiment
+
+    gin_file = tmp_path / "slow.gin"
+    gin_file.write_text(
+        "experiment.name = 'slow'\n"
+        "experiment.model = 'slow_vae'\n"
+        "experiment.datasets = ['dsprites_small']\n"
+        "experiment.metrics = ['mig']\n"
+        "slow_vae.num_latent = 2\n"
+        "train.steps = 3\n"
+        "train.batch_size = 8\n"
+        "train.log_every = 1\n"
+        "mig.num_train = 100\n"
+    )
+    out = tmp_path / "out"
+    outcome = run_experiment([gin_file], out_dir=out, device="cpu", stream=io.StringIO())
+    run_dir = out / "runs" / "dsprites_small-original-slow_vae-seed0"
+    assert (run_dir / "reconstructions.png").read_bytes().startswith(b"\x89PNG")
+    assert (run_dir / "traversals.png").read_bytes().startswith(b"\x89PNG")
+    record = outcome.records[0]
+    assert set(record["training"]["final_losses"]) >= {"transition_kl", "kl_loss"}
+    assert record["model"]["hyperparameters"]["gamma"] == 10.0
+
+
+def decode_png(payload):
+    """Width, height, colour type and pixels of a PNG written by disentangle_bench.images."""
+    import struct
+    import zlib
+
+    assert payload[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, position = {}, 8
+    while position < len(payload):
+        (length,) = struct.unpack(">I", payload[position : position + 4])
+        kind = payload[position + 4 : position + 8]
+        data = payload[position + 8 : position + 8 + length]
+        (crc,) = struct.unpack(">I", payload[position + 8 + length : position + 12 + length])
+        assert crc == zlib.crc32(kind + data) & 0xFFFFFFFF
+        chunks[kind] = data
+        position += 12 + length
+    width, height, depth, colour, *_ = struct.unpack(">IIBBBBB", chunks[b"IHDR"])
+    channels = 3 if colour == 2 else 1
+    rows = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), dtype=np.uint8)
+    rows = rows.reshape(height, 1 + width * channels)
+    assert depth == 8 and np.all(rows[:, 0] == 0) and b"IEND" in chunks
+    return rows[:, 1:].reshape(height, width, channels)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_png_writer_round_trips(tmp_path, channels):
+    from disentangle_bench.images import write_png
+
+    image = np.random.RandomState(0).randint(0, 256, (5, 7, channels)).astype(np.uint8)
+    write_png(tmp_path / "image.png", image)
+    assert np.array_equal(decode_png((tmp_path / "image.png").read_bytes()), image)
+
+
+def test_figures_for_vector_data_are_strips_on_the_datas_own_scale(tmp_path):
+    from disentangle_bench.models import BetaVAE
+    from disentangle_bench.training import save_figures
+
+    values = np.random.RandomState(0).randn(16, 1, 1, 12).astype(np.float32) * 3.0
+    data = ArrayGroundTruthData(values, ["a", "b"], (4, 4), binary=True)
+    data.value_range = None  # real-valued observations: scaled to their own range
+    torch.manual_seed(0)
+    model = BetaVAE((1, 1, 12), num_latent=3, architecture="mlp", reconstruction="gaussian")
+    written = save_figures(model, data, tmp_path, CPU)
+    reconstructions = decode_png(written[0].read_bytes())
+    traversals = decode_png(written[1].read_bytes())
+    # Each (1, 1, 12) observation is a 1 x 12 strip, upscaled 16x: 8 columns x 2 rows of tiles.
+    assert reconstructions.shape == (2 * (16 + 2) + 2, 8 * (12 * 16 + 2) + 2, 1)
+    assert traversals.shape == (3 * (16 + 2) + 2, 8 * (12 * 16 + 2) + 2, 1)
+    originals = reconstructions[2:18, 2 : 2 + 12 * 16, 0]
+    assert (
+        originals.min() < 60 and originals.max() > 200
+    )  # the range is used, not clipped to [0, 1]

@@ -18,6 +18,7 @@ from disentangle_bench.data.ground_truth import (
     factor_bases,
 )
 from disentangle_bench.data.hub import HubDataset
+from disentangle_bench.data.linear import LinearData
 from disentangle_bench.data.loaders import (
     DSpritesFile,
     MPI3DReal,
@@ -45,6 +46,7 @@ BUILTIN = (
     MPI3DRealistic,
     MPI3DReal,
     HubDataset,
+    LinearData,
 )
 
 __all__ = [

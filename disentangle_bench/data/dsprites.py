@@ -323,6 +323,23 @@ class ProceduralDSprites(ProceduralData):
         values = self.factor_values(factors)
         return render_dsprites(*values.T)[..., None]
 
+    #: Factors that can be rendered between grid values (see :meth:`observations_at`).
+    off_grid_factors: ClassVar[tuple[str, ...]] = FACTOR_NAMES[1:]
+
+    def observations_at(self, positions: np.ndarray) -> np.ndarray:
+        """float32 (N, 64, 64, 1) at fractional factor positions (grid indices), the values
+        interpolated linearly between grid values; the shape must be an integer index. Used by
+        the variance diagnostic to move along directions between the factor axes."""
+        positions = np.asarray(positions, dtype=np.float64)
+        shape = positions[:, 0]
+        if np.any(shape != np.round(shape)):
+            raise ValueError("the shape factor has no values between its grid values")
+        values = [
+            np.interp(positions[:, k], np.arange(len(grid)), grid)
+            for k, grid in enumerate(self.grid)
+        ]
+        return render_dsprites(shape.astype(np.int64), *values[1:])[..., None].astype(np.float32)
+
 
 class ProceduralDSpritesSmall(ProceduralDSprites):
     """A 2,304-image dSprites grid: 3 shapes, 3 scales, 4 orientations, 8 x 8 positions."""

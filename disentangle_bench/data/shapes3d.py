@@ -500,6 +500,33 @@ class ProceduralShapes3D(ProceduralData):
         """uint8 (N, 64, 64, 3) images for int factor indices (N, 6)."""
         return self.render_tensor(factors).cpu().numpy()
 
+    #: The hues can be rendered between grid values (see :meth:`observations_at`).
+    off_grid_factors: ClassVar[tuple[str, ...]] = SHAPES3D_FACTORS[:3]
+
+    def observations_at(self, positions: np.ndarray) -> np.ndarray:
+        """float32 (N, 64, 64, 3) at fractional hue positions (grid indices, hues interpolated
+        linearly); scale, shape and orientation must be integer indices. Used by the variance
+        diagnostic to move along directions between the hue axes."""
+        positions = np.asarray(positions, dtype=np.float64)
+        geometry_part = positions[:, 3:]
+        if np.any(geometry_part != np.round(geometry_part)):
+            raise ValueError("scale, shape and orientation have no values between grid values")
+        grid_positions = np.round(positions).astype(np.int64)
+        grid_positions[:, :3] = 0
+        _, ids = self._geometry_ids(grid_positions)
+        hues = np.stack(
+            [
+                np.interp(positions[:, k], np.arange(len(self.grid[k])), self.grid[k])
+                for k in range(3)
+            ],
+            axis=1,
+        )
+        colours = torch.from_numpy((hue_to_rgb(hues) * 255.0).astype(np.float32))
+        out = torch.empty((len(ids), IMAGE_SIZE * IMAGE_SIZE, 3), dtype=torch.uint8)
+        self._compose(self._state().weights, torch.from_numpy(ids), colours, out, 256)
+        images = out.reshape(len(ids), IMAGE_SIZE, IMAGE_SIZE, 3).numpy()
+        return images.astype(np.float32) / 255.0
+
     def geometry_weights(self, factors: np.ndarray) -> np.ndarray:
         """Floor, wall and object weights in [0, 1], float64 (N, 3, 64, 64) (for tests)."""
         _, ids = self._geometry_ids(factors)

@@ -16,8 +16,9 @@ Zietlow and Martius, CVPR 2019; Zietlow, Rolinek and Martius, ICML 2021):
    decoders), the squared distance otherwise. A VAE's latents follow the cheapest directions; the
    *axis offset* is the angle between the cheapest direction and the nearest factor axis (0 degrees:
    aligned, 45: as oblique as possible). Off-grid moves need a dataset that renders fractional
-   factor positions (``observations_at``); otherwise the scan uses the grid moves at 0, 45, 90 and
-   135 degrees (one step along an axis, one step along each diagonal).
+   factor positions (``observations_at``; ``off_grid_factors`` names the factors it can move, and
+   only planes of two such factors are scanned); otherwise the scan uses the grid moves at 0, 45,
+   90 and 135 degrees (one step along an axis, one step along each diagonal).
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ def local_variance_structure(
     axis_distance = np.array([distance_to_signed_permutation(v) for v in eigenvectors])
     ratio = eigenvalues[:, -1] / np.maximum(eigenvalues[:, 0], 1e-12)
 
-    categorical = set(_categorical_factors(data))
+    movable = set(_off_grid_factors(data))
     continuous = observations_at(data, base[:1].astype(np.float64)) is not None
     angles = (
         np.linspace(0.0, 180.0, num_angles, endpoint=False)
@@ -191,7 +192,7 @@ def local_variance_structure(
     costs = {}
     for a, b in itertools.combinations(active, 2):
         pair = (data.factor_names[a], data.factor_names[b])
-        if continuous and not categorical.intersection(pair):
+        if continuous and movable.issuperset(pair):
             costs[pair] = _scan_continuous(data, base, a, b, angles, x0, COSTS[cost])
         elif not continuous:
             costs[pair] = _scan_grid(observe, base, a, b, sizes, x0, COSTS[cost])
@@ -209,11 +210,11 @@ def local_variance_structure(
     )
 
 
-def _categorical_factors(data: GroundTruthData) -> tuple[str, ...]:
-    """Factors without an order (e.g. shape): never moved off the grid."""
+def _off_grid_factors(data: GroundTruthData) -> tuple[str, ...]:
+    """Factors ``observations_at`` can move between grid values (all, unless declared)."""
     if isinstance(data, PerturbedData):
-        return _categorical_factors(data.base)
-    return tuple(getattr(data, "categorical_factors", ()))
+        return _off_grid_factors(data.base)
+    return tuple(getattr(data, "off_grid_factors", data.factor_names))
 
 
 def _sample_interior(

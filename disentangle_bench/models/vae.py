@@ -1,7 +1,10 @@
-"""The Gaussian VAE on the standard architecture, and beta-VAE (Higgins et al., ICLR 2017).
+"""The Gaussian VAE, beta-VAE (Higgins et al., ICLR 2017) and AnnealedVAE (Burgess et al. 2018).
 
-Loss as in disentanglement_lib's ``BaseVAE.model_fn``: Bernoulli reconstruction loss plus a
-model-specific regulariser of the Gaussian posterior; the representation is the posterior mean.
+Loss as in disentanglement_lib's ``BaseVAE.model_fn``: a reconstruction loss plus a
+model-specific regulariser of the diagonal Gaussian posterior; the representation is the
+posterior mean. :class:`GaussianVAE` holds the one reconstruction term every VAE of this package
+uses; each method subclasses it once and defines :meth:`GaussianVAE.regularizer` (or, for methods
+on pairs or with a second network, its own ``loss``).
 """
 
 from __future__ import annotations
@@ -9,39 +12,63 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from disentangle_bench.models.architectures import ConvEncoder, DeconvDecoder, check_image_shape
+from disentangle_bench.models.architectures import build_decoder, build_encoder
+from disentangle_bench.models.checks import non_negative, positive_int
 from disentangle_bench.models.losses import (
-    bernoulli_reconstruction_loss,
+    check_reconstruction,
     gaussian_kl,
+    output_activation,
+    reconstruction_loss,
     sample_gaussian,
 )
 
+Terms = dict[str, torch.Tensor]
+
 
 class GaussianVAE(nn.Module):
-    """Conv encoder to a diagonal Gaussian posterior, conv decoder to Bernoulli logits.
+    """Encoder to a diagonal Gaussian posterior, decoder to Bernoulli logits or Gaussian means.
 
-    Subclasses define :meth:`regularizer`; everything else (sampling, reconstruction loss,
-    logged terms) is shared so that every VAE computes exactly the same reconstruction term.
+    ``architecture``: ``'conv'`` (disentanglement_lib's, 64x64xC) or ``'mlp'`` (any shape).
+    ``reconstruction``: ``'bernoulli'`` (disentanglement_lib's default, data in [0, 1]) or
+    ``'gaussian'`` (squared error, any real data).
     """
 
     sample_kind = "single"
 
-    def __init__(self, observation_shape: tuple[int, int, int], num_latent: int = 10) -> None:
+    def __init__(
+        self,
+        observation_shape: tuple[int, int, int],
+        num_latent: int = 10,
+        architecture: str = "conv",
+        reconstruction: str = "bernoulli",
+    ) -> None:
         super().__init__()
-        if int(num_latent) < 1:
-            raise ValueError(f"num_latent must be at least 1, got {num_latent}")
-        channels = check_image_shape(observation_shape)
-        self.num_latent = int(num_latent)
-        self.encoder = ConvEncoder(channels, self.num_latent)
-        self.decoder = DeconvDecoder(self.num_latent, channels)
+        self.num_latent = positive_int("num_latent", num_latent)
+        self.reconstruction = check_reconstruction(reconstruction)
+        self.architecture = architecture
+        self.encoder = build_encoder(architecture, observation_shape, self.num_latent)
+        self.decoder = build_decoder(architecture, observation_shape, self.num_latent)
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior means and log-variances, (N, num_latent) each, in float32."""
+        mean, log_var = self.encoder(x)
+        return mean.float(), log_var.float()
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The representation: the posterior mean."""
-        return self.encoder(x)[0]
+        return self.posterior(x)[0]
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Pixel probabilities for latent codes ``z``."""
-        return torch.sigmoid(self.decoder(z))
+        """Observation-space means (pixel probabilities for Bernoulli) for codes ``z``."""
+        return output_activation(self.reconstruction, self.decoder(z).float())
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Decoded posterior means of ``x``."""
+        return self.decode(self.encode(x))
+
+    def reconstruction_loss(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The shared reconstruction term: ``-log p(x | z)`` summed over pixels, batch mean."""
+        return reconstruction_loss(self.reconstruction, self.decoder(z).float(), x)
 
     def regularizer(
         self,
@@ -50,15 +77,17 @@ class GaussianVAE(nn.Module):
         log_var: torch.Tensor,
         z: torch.Tensor,
         step: int,
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, Terms]:
+        """The model's regulariser and any extra terms to log (by name)."""
         raise NotImplementedError
 
-    def loss(self, x: torch.Tensor, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        mean, log_var = self.encoder(x)
+    def loss(self, x: torch.Tensor, step: int) -> tuple[torch.Tensor, Terms]:
+        """``reconstruction + regularizer`` on a batch (N, C, H, W) and the terms to log."""
+        mean, log_var = self.posterior(x)
         z = sample_gaussian(mean, log_var)
-        reconstruction = bernoulli_reconstruction_loss(self.decoder(z), x)
+        reconstruction = self.reconstruction_loss(x, z)
         kl = gaussian_kl(mean, log_var)
-        regularizer = self.regularizer(kl, mean, log_var, z, step)
+        regularizer, extra_terms = self.regularizer(kl, mean, log_var, z, step)
         total = reconstruction + regularizer
         return total, {
             "loss": total,
@@ -66,6 +95,7 @@ class GaussianVAE(nn.Module):
             "kl_loss": kl,
             "regularizer": regularizer,
             "elbo": -(reconstruction + kl),
+            **extra_terms,
         }
 
 
@@ -75,12 +105,51 @@ class BetaVAE(GaussianVAE):
     name = "beta_vae"
 
     def __init__(
-        self, observation_shape: tuple[int, int, int], num_latent: int = 10, beta: float = 1.0
+        self,
+        observation_shape: tuple[int, int, int],
+        num_latent: int = 10,
+        beta: float = 1.0,
+        architecture: str = "conv",
+        reconstruction: str = "bernoulli",
     ) -> None:
-        if float(beta) < 0:
-            raise ValueError(f"beta must be non-negative, got {beta}")
-        super().__init__(observation_shape, num_latent)
-        self.beta = float(beta)
+        beta_ = non_negative("beta", beta)
+        super().__init__(observation_shape, num_latent, architecture, reconstruction)
+        self.beta = beta_
 
     def regularizer(self, kl, mean, log_var, z, step):  # noqa: D102 - documented on the class
-        return self.beta * kl
+        return self.beta * kl, {}
+
+
+class AnnealedVAE(GaussianVAE):
+    """AnnealedVAE: ``gamma * |KL - C(step)|`` with ``C = min(c_max, c_max * step / T)``.
+
+    Burgess et al. 2018, "Understanding disentangling in beta-VAE", Eq. 8; disentanglement_lib
+    ``AnnealedVAE`` with ``T = iteration_threshold`` (its study: gamma 1000, T 100,000,
+    c_max in {5, 10, 25, 50, 75, 100}). ``step`` is the number of completed training steps.
+    """
+
+    name = "annealed_vae"
+
+    def __init__(
+        self,
+        observation_shape: tuple[int, int, int],
+        num_latent: int = 10,
+        gamma: float = 1000.0,
+        c_max: float = 5.0,
+        iteration_threshold: int = 100_000,
+        architecture: str = "conv",
+        reconstruction: str = "bernoulli",
+    ) -> None:
+        gamma_ = non_negative("gamma", gamma)
+        c_max_ = non_negative("c_max", c_max)
+        threshold = positive_int("iteration_threshold", iteration_threshold)
+        super().__init__(observation_shape, num_latent, architecture, reconstruction)
+        self.gamma, self.c_max, self.iteration_threshold = gamma_, c_max_, threshold
+
+    def capacity(self, step: int) -> float:
+        """The annealed capacity ``C(step)``."""
+        return min(self.c_max, self.c_max * float(step) / self.iteration_threshold)
+
+    def regularizer(self, kl, mean, log_var, z, step):  # noqa: D102 - documented on the class
+        capacity = torch.tensor(self.capacity(step), dtype=kl.dtype, device=kl.device)
+        return self.gamma * (kl - capacity).abs(), {"capacity": capacity}

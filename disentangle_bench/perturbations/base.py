@@ -76,6 +76,10 @@ class PerturbedData(GroundTruthData):
         )
 
     @property
+    def categorical_factors(self) -> tuple[str, ...]:
+        return tuple(getattr(self.base, "categorical_factors", ()))
+
+    @property
     def value_range(self) -> tuple[float, float] | None:
         """The range observations are clipped to: the base's (``(0, 1)`` for images)."""
         return getattr(self.base, "value_range", (0.0, 1.0))
