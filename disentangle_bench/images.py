@@ -1,57 +1,21 @@
-"""Image grids and a minimal PNG writer in pure numpy + zlib (no Pillow dependency).
-
-PNG per the W3C specification (2nd edition, 2003): signature, ``IHDR`` (8-bit greyscale or RGB,
-no interlace), one ``IDAT`` with every scanline prefixed by filter type 0 (None), ``IEND``; each
-chunk carries its CRC-32.
-"""
+"""Image grids, traversals and PNG files (encoded by :mod:`disentangle_bench.data.png`, pure
+numpy + zlib, no Pillow dependency)."""
 
 from __future__ import annotations
 
 import math
-import struct
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from disentangle_bench.data.png import decode_png, encode_png
 from disentangle_bench.files import atomic_write
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+__all__ = ["decode_png", "encode_png", "image_grid", "to_display", "traversal_values", "write_png"]
+
 MIN_TILE_PIXELS = 16
 MAX_TILE_PIXELS = 512
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of a uint8 image (H, W) / (H, W, 1) greyscale or (H, W, 3) RGB."""
-    array = np.asarray(image)
-    if array.dtype != np.uint8:
-        raise ValueError(f"PNG images must be uint8, got {array.dtype}")
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[:, :, 0]
-    if array.ndim == 2:
-        colour_type = 0
-    elif array.ndim == 3 and array.shape[2] == 3:
-        colour_type = 2
-    else:
-        raise ValueError(f"expected (H, W), (H, W, 1) or (H, W, 3), got {array.shape}")
-    height, width = array.shape[:2]
-    if height < 1 or width < 1:
-        raise ValueError(f"empty image {array.shape}")
-    rows = np.ascontiguousarray(array).reshape(height, -1)
-    scanlines = np.concatenate([np.zeros((height, 1), dtype=np.uint8), rows], axis=1)
-    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
-    return (
-        PNG_SIGNATURE
-        + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6))
-        + _chunk(b"IEND", b"")
-    )
 
 
 def write_png(path: Path | str, image: np.ndarray) -> None:

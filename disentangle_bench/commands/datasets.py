@@ -36,6 +36,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="skip the fingerprint (it renders or reads every image once)",
     )
+    inspect.add_argument(
+        "--variance",
+        action="store_true",
+        help="diagnose the local variance structure, original vs perturbed side by side "
+        "(perturbation: --perturbation, the twin's own, or 'oblique')",
+    )
+    inspect.add_argument(
+        "--eps",
+        metavar="LIST",
+        help="with --variance: comma-separated strengths to sweep, e.g. 0,0.05,0.1,0.2",
+    )
+    inspect.add_argument(
+        "--points", type=int, default=64, help="with --variance: base configurations (64)"
+    )
+    inspect.add_argument(
+        "--report",
+        metavar="PREFIX",
+        help="with --variance: write PREFIX.png, PREFIX.json and PREFIX.md "
+        "(default: <name>_variance)",
+    )
     inspect.set_defaults(handler=inspect_command)
 
     build = commands.add_parser(
@@ -199,6 +219,9 @@ def inspect_command(args: argparse.Namespace) -> None:
     from disentangle_bench.data.inspect import inspect_dataset
 
     data, display, _ = load_dataset(args.name, args.perturbation, args.bind)
+    if args.variance:
+        variance_command(args, data, display)
+        return
     sheet = None
     if not args.no_sheet:
         sheet = args.sheet or f"{display.replace('+', '_')}_contact_sheet.png"
@@ -206,6 +229,39 @@ def inspect_command(args: argparse.Namespace) -> None:
         data, display, sheet_path=sheet, seed=args.seed, fingerprint=not args.no_fingerprint
     )
     print(report.to_text(), end="")
+
+
+def variance_command(args: argparse.Namespace, data: Any, display: str) -> None:
+    from disentangle_bench.diagnostics.report import write_variance_report
+    from disentangle_bench.errors import ConfigError
+    from disentangle_bench.perturbations.base import PerturbedData
+
+    if isinstance(data, PerturbedData):
+        base, perturbation = data.base, data.perturbation
+        base_name = getattr(base, "name", None) or display.split("+")[0]
+    else:
+        from disentangle_bench.perturbations import ObliqueStripes
+
+        base, perturbation, base_name = data, ObliqueStripes(), display
+    try:
+        eps_values = (
+            [float(e) for e in args.eps.split(",")] if args.eps else [0.0, perturbation.eps]
+        )
+    except ValueError:
+        raise ConfigError(f"--eps must be comma-separated numbers, got {args.eps!r}") from None
+    if args.points < 1:
+        raise ConfigError("--points must be positive")
+    prefix = args.report or f"{base_name.split(' ')[0]}_{perturbation.name}_variance"
+    text = write_variance_report(
+        base,
+        perturbation,
+        eps_values,
+        prefix=prefix,
+        base_name=base_name,
+        num_points=args.points,
+        seed=args.seed,
+    )
+    print(text, end="")
 
 
 def build_command(args: argparse.Namespace) -> None:

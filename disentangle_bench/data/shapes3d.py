@@ -521,11 +521,11 @@ class ProceduralShapes3D(ProceduralData):
             ],
             axis=1,
         )
-        colours = torch.from_numpy((hue_to_rgb(hues) * 255.0).astype(np.float32))
+        colours = torch.from_numpy(np.round(hue_to_rgb(hues) * 255.0).astype(np.float32))
         out = torch.empty((len(ids), IMAGE_SIZE * IMAGE_SIZE, 3), dtype=torch.uint8)
         self._compose(self._state().weights, torch.from_numpy(ids), colours, out, 256)
-        images = out.reshape(len(ids), IMAGE_SIZE, IMAGE_SIZE, 3).numpy()
-        return images.astype(np.float32) / 255.0
+        images = out.reshape(len(ids), IMAGE_SIZE, IMAGE_SIZE, 3).numpy().astype(np.float32)
+        return images * np.float32(1.0 / 255.0)
 
     def geometry_weights(self, factors: np.ndarray) -> np.ndarray:
         """Floor, wall and object weights in [0, 1], float64 (N, 3, 64, 64) (for tests)."""

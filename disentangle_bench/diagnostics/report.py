@@ -9,13 +9,17 @@ divided by the row's minimum (dark: cheap; the cheapest angle of each row is mar
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from disentangle_bench.data.ground_truth import GroundTruthData
 from disentangle_bench.diagnostics.variance import VarianceStructure, local_variance_structure
+from disentangle_bench.errors import ConfigError
+from disentangle_bench.files import atomic_write, atomic_write_json, atomic_write_text
+from disentangle_bench.images import encode_png
 
 CELL = 16  # pixels per matrix entry in the figure
 GAP = 8
@@ -39,30 +43,6 @@ def compare(
         )
         for label, data in datasets.items()
     ]
-
-
-def eps_sweep(
-    base: GroundTruthData,
-    perturb: Callable[[float], GroundTruthData],
-    eps_values: Sequence[float],
-    **kwargs: Any,
-) -> list[dict[str, Any]]:
-    """Summary numbers at each strength (``eps = 0`` is the base dataset itself)."""
-    datasets = {f"eps={eps:g}": base if eps == 0 else perturb(eps) for eps in eps_values}
-    rows = []
-    for eps, structure in zip(eps_values, compare(datasets, **kwargs)):
-        summary = structure.summary()
-        rows.append(
-            {
-                "eps": float(eps),
-                "gram_axis_distance": summary["gram_axis_distance"],
-                "gram_eigenvalue_ratio_median": summary["gram_eigenvalue_ratio_median"],
-                "mean_oblique_advantage": summary["mean_oblique_advantage"],
-                "mean_axis_offset_degrees": summary["mean_axis_offset_degrees"],
-                "mean_anisotropy": summary["mean_anisotropy"],
-            }
-        )
-    return rows
 
 
 def sweep_markdown(rows: list[dict[str, Any]]) -> str:
@@ -113,3 +93,68 @@ def figure(structures: Sequence[VarianceStructure]) -> np.ndarray:
         canvas[GAP : GAP + panel.shape[0], x : x + panel.shape[1]] = panel
         x += panel.shape[1] + GAP
     return canvas
+
+
+def with_strength(perturbation: Any, eps: float) -> Any:
+    """The same perturbation at another strength (its other parameters unchanged)."""
+    parameters = {**perturbation.parameters(), "eps": eps}
+    try:
+        return type(perturbation)(**parameters)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{perturbation.name} at eps {eps}: {error}") from error
+
+
+def write_variance_report(
+    base: GroundTruthData,
+    perturbation: Any,
+    eps_values: Sequence[float],
+    *,
+    prefix: str,
+    base_name: str,
+    num_points: int = 64,
+    seed: int = 0,
+) -> str:
+    """Diagnose ``base`` and its perturbed versions at ``eps_values`` (0: the base itself);
+    write ``prefix.png`` (side by side), ``prefix.json`` and ``prefix.md``; return the text."""
+    if not eps_values:
+        raise ConfigError("no strengths to diagnose")
+    labels = {}
+    for eps in eps_values:
+        label = f"{base_name}" if eps == 0 else f"{base_name}+{perturbation.name}(eps={eps:g})"
+        labels[label] = base if eps == 0 else with_strength(perturbation, eps).apply(base)
+    structures = compare(labels, num_points=num_points, seed=seed)
+    rows = []
+    for eps, structure in zip(eps_values, structures):
+        summary = structure.summary()
+        rows.append({"eps": float(eps), **{k: summary[k] for k in SWEEP_COLUMNS}})
+    factors = structures[0].factor_names
+    text = (
+        f"variance structure of {base_name} under {perturbation.name} "
+        f"({num_points} base configurations, cost: {structures[0].cost}, "
+        f"factors: {', '.join(factors)})\n\n" + sweep_markdown(rows)
+    )
+    path = Path(prefix)
+    atomic_write(path.with_suffix(".png"), lambda h: h.write(encode_png(figure(structures))))
+    atomic_write_json(
+        path.with_suffix(".json"),
+        {
+            "base": base_name,
+            "perturbation": perturbation.name,
+            "parameters": perturbation.parameters(),
+            "num_points": num_points,
+            "seed": seed,
+            "sweep": rows,
+            "details": [s.summary() for s in structures],
+        },
+    )
+    atomic_write_text(path.with_suffix(".md"), text + "\n" + __doc__.split("\n\n", 1)[1])
+    return text + f"\nwritten: {path.with_suffix('.png')}, .json, .md\n"
+
+
+SWEEP_COLUMNS = (
+    "gram_axis_distance",
+    "gram_eigenvalue_ratio_median",
+    "mean_oblique_advantage",
+    "mean_axis_offset_degrees",
+    "mean_anisotropy",
+)

@@ -24,6 +24,7 @@ Zietlow and Martius, CVPR 2019; Zietlow, Rolinek and Martius, ICML 2021):
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,8 +154,14 @@ def local_variance_structure(
     cost: str = "auto",
     random_state: np.random.RandomState | None = None,
     name: str = "",
+    factors: Sequence[str] | None = None,
 ) -> VarianceStructure:
-    """Measure the local variance structure of ``data`` at ``num_points`` base configurations."""
+    """Measure the local variance structure of ``data`` at ``num_points`` base configurations.
+
+    ``factors`` restricts the analysis to the named factors (default: every factor with more than
+    one value except unordered ones such as shape, ``categorical_factors``, unless fewer than two
+    would remain); the others stay at their sampled values.
+    """
     if cost == "auto":
         cost = "bernoulli" if getattr(data, "value_range", (0.0, 1.0)) == (0.0, 1.0) else "gaussian"
     if cost not in COSTS:
@@ -164,6 +171,15 @@ def local_variance_structure(
     random_state = random_state if random_state is not None else np.random.RandomState(0)
     sizes = np.asarray(data.factors_num_values)
     active = [k for k, size in enumerate(sizes) if size > 1]
+    if factors is None:
+        categorical = set(getattr(data, "categorical_factors", ()))
+        ordered = [k for k in active if data.factor_names[k] not in categorical]
+        active = ordered if len(ordered) >= 2 else active
+    else:
+        unknown = set(factors) - set(data.factor_names)
+        if unknown:
+            raise ValueError(f"unknown factors {sorted(unknown)}; the data has {data.factor_names}")
+        active = [k for k in active if data.factor_names[k] in set(factors)]
     if len(active) < 2:
         raise ValueError("the diagnostic needs at least two factors with more than one value")
     names = [data.factor_names[k] for k in active]
@@ -221,14 +237,15 @@ def _sample_interior(
     sizes: np.ndarray, active: list[int], num: int, random_state: np.random.RandomState
 ) -> np.ndarray:
     """Base configurations from which one step up along every active factor stays on the grid,
-    and one step down as well where the factor has three or more values (for the diagonals)."""
+    and one step down as well where the factor has three or more values (for the diagonals);
+    the other factors anywhere on their grid."""
     factors = np.zeros((num, len(sizes)), dtype=np.int64)
     for k, size in enumerate(sizes):
         if k in active:
             low = 1 if size >= 3 else 0
             factors[:, k] = random_state.randint(low, size - 1, size=num)
         else:
-            factors[:, k] = 0
+            factors[:, k] = random_state.randint(size, size=num)
     return factors
 
 
