@@ -69,7 +69,7 @@ def run_experiment(
     config_text = parse_gin(gin_files, bindings)
     spec = experiment()
     spec.validate(registry)
-    _preflight(spec, registry)
+    preflight(spec, registry)
     torch_device = resolve_device(device)
     out = Path(out_dir) if out_dir is not None else Path("bench_runs") / spec.name
     _claim_output_dir(out, config_text, overwrite)
@@ -87,7 +87,7 @@ def run_experiment(
     return ExperimentOutcome(spec, out, records, table)
 
 
-def _preflight(spec: Experiment, registry: Registry) -> None:
+def preflight(spec: Experiment, registry: Registry) -> None:
     """Build every configured object once so bad hyperparameters fail before any work."""
     try:
         TrainingConfig()

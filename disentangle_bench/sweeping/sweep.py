@@ -208,7 +208,7 @@ def _check_output_dir(out: Path, spec: Study, runs: list[SweepRun]) -> None:
 def _preflight(runs: list[SweepRun], registry: Registry) -> None:
     """Parse and build each distinct configuration once (seeds aside) before any run starts."""
     from disentangle_bench.experiment import experiment
-    from disentangle_bench.running import _preflight as preflight_experiment
+    from disentangle_bench.running import preflight as preflight_experiment
 
     seen = set()
     try:
