@@ -17,6 +17,8 @@ COMMANDS = (
     "disentangle_bench.commands.run",
     "disentangle_bench.commands.plugins",
     "disentangle_bench.commands.datasets",
+    "disentangle_bench.commands.submit",
+    "disentangle_bench.commands.leaderboard",
     "disentangle_bench.commands.sweep",
 )
 

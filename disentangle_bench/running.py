@@ -9,6 +9,7 @@ Output layout (``OUT`` is ``--out``, by default ``bench_runs/<experiment.name>``
     OUT/runs/<run_id>/reconstructions.png, traversals.png
     OUT/runs/<run_id>/operative_config.gin
     OUT/results.md, OUT/results.json  the robustness table over all runs
+    OUT/leaderboard/                the runs as a leaderboard (when there are perturbed twins)
 """
 
 from __future__ import annotations
@@ -84,6 +85,10 @@ def run_experiment(
     atomic_write_json(out / "results.json", table.to_json())
     print("\n" + table.to_markdown(title=spec.name), file=stream, flush=True)
     print(f"results written to {out}", file=stream, flush=True)
+    if spec.perturbations:
+        from disentangle_bench.leaderboard import build_leaderboard_for_runs
+
+        build_leaderboard_for_runs(out, stream=stream)
     return ExperimentOutcome(spec, out, records, table)
 
 
@@ -114,7 +119,7 @@ def _claim_output_dir(out: Path, config_text: str, overwrite: bool) -> None:
                 f"{out} holds runs of a different config ({config_path} differs); "
                 "choose another --out or pass --overwrite to replace them"
             )
-        for stale in ("runs", "results.md", "results.json"):
+        for stale in ("runs", "results.md", "results.json", "leaderboard"):
             path = out / stale
             if path.is_dir():
                 shutil.rmtree(path)
