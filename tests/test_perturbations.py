@@ -182,3 +182,17 @@ def test_registered_twins_name_base_perturbation_and_strength():
     assert data.perturbation.parameters()["eps"] == 0.175
     assert data.perturbation.parameters()["seed"] == 2
     assert data.perturbation.name == "oblique"
+
+
+@pytest.mark.parametrize("eps", [0.1, 0.175])
+def test_oblique_on_shapes3d_is_bounded_and_keeps_configurations_distinct(eps):
+    from disentangle_bench.data.shapes3d import ProceduralShapes3DSmall
+
+    base = ProceduralShapes3DSmall()
+    factors, clean = all_observations(base)
+    changed = ObliqueStripes(eps=eps).apply(base).sample_observations_from_factors(factors, None)
+    change = changed - clean
+    assert np.abs(change).max() <= eps + 1e-6
+    moved = np.abs(change) > 1e-6
+    assert np.allclose(np.abs(change[moved]), eps, atol=1e-6)  # inward: never clipped
+    assert len(np.unique(changed.reshape(len(changed), -1), axis=0)) == base.num_configurations
