@@ -17,6 +17,7 @@ COMMANDS = (
     "disentangle_bench.commands.run",
     "disentangle_bench.commands.plugins",
     "disentangle_bench.commands.datasets",
+    "disentangle_bench.commands.evaluate",
     "disentangle_bench.commands.submit",
     "disentangle_bench.commands.leaderboard",
     "disentangle_bench.commands.sweep",

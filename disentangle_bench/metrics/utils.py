@@ -8,25 +8,58 @@ reference, every array here is samples first: codes are (N, D) and factors (N, F
 
 from __future__ import annotations
 
+import functools
 import numbers
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import gin
 import numpy as np
+from sklearn import ensemble, linear_model, model_selection
 from sklearn.metrics import mutual_info_score
+from threadpoolctl import threadpool_limits
 
 from disentangle_bench.data.ground_truth import GroundTruthData
 
 RepresentationFunction = Callable[[np.ndarray], np.ndarray]
 Discretizer = Callable[[np.ndarray, int], np.ndarray]
+RandomStateLike = np.random.RandomState | int | None
 
 __all__ = [
     "discrete_entropy",
     "discrete_mutual_info",
+    "fork_random_state",
     "generate_batch_factor_code",
+    "gradient_boosting_classifier",
+    "hist_gradient_boosting_classifier",
     "histogram_discretize",
+    "logistic_regression_cv",
     "make_discretizer",
+    "make_predictor_fn",
+    "normalize_data",
+    "obtain_representation",
 ]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_thread(function: F) -> F:
+    """Run ``function`` with BLAS and OpenMP limited to one thread (``threadpoolctl``).
+
+    The metrics fit scikit-learn models on a handful of features; threaded BLAS only adds
+    synchronisation there, and on a shared machine an oversubscribed pool is many times slower.
+    The results are the same (the parity tests pass either way). Only model fitting is wrapped,
+    never the representation function.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with threadpool_limits(limits=1):
+            return function(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _check_positive_int(value: object, name: str) -> int:
@@ -41,6 +74,122 @@ def _check_2d(array: np.ndarray, name: str) -> np.ndarray:
     if array.ndim != 2:
         raise ValueError(f"{name} must be a 2-D (num_samples, dims) array, got shape {array.shape}")
     return array
+
+
+def _check_codes(codes: np.ndarray, name: str = "codes", *, min_dims: int = 1) -> np.ndarray:
+    """A finite, numeric (N, D) array with N >= 1 and D >= ``min_dims`` (unchanged dtype)."""
+    codes = _check_2d(codes, name)
+    if codes.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be numeric, got dtype {codes.dtype}")
+    if codes.shape[0] < 1:
+        raise ValueError(f"{name} has no samples")
+    if codes.shape[1] < min_dims:
+        raise ValueError(f"{name} must have at least {min_dims} dimension(s), got {codes.shape[1]}")
+    if codes.dtype.kind == "f" and not np.all(np.isfinite(codes)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return codes
+
+
+def _check_factors(
+    factors: np.ndarray, num_samples: int, name: str = "factors", *, discrete: bool = True
+) -> np.ndarray:
+    """A finite (N, F) array with F >= 1 and N == ``num_samples``; integer-valued if
+    ``discrete`` (the metric treats each value as a class)."""
+    factors = _check_2d(factors, name)
+    if factors.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be numeric, got dtype {factors.dtype}")
+    if factors.shape[0] != num_samples:
+        raise ValueError(f"{name} has {factors.shape[0]} samples but the codes have {num_samples}")
+    if factors.shape[1] < 1:
+        raise ValueError(f"{name} must have at least one factor")
+    if factors.dtype.kind == "f":
+        if not np.all(np.isfinite(factors)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        if discrete and not np.all(factors == np.round(factors)):
+            raise ValueError(
+                f"{name} must be discrete (integer class labels) for this metric; bin continuous "
+                "factors first (histogram_discretize) or use a metric that accepts them "
+                "(sap_score with continuous_factors=True, irs)"
+            )
+    return factors
+
+
+def _check_train_test(
+    codes_train: np.ndarray,
+    factors_train: np.ndarray,
+    codes_test: np.ndarray,
+    factors_test: np.ndarray,
+    *,
+    min_dims: int = 1,
+    discrete: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Validate a train/test split of (N, D) codes and (N, F) factors (same D and F)."""
+    codes_train = _check_codes(codes_train, "codes_train", min_dims=min_dims)
+    codes_test = _check_codes(codes_test, "codes_test", min_dims=min_dims)
+    factors_train = _check_factors(
+        factors_train, codes_train.shape[0], "factors_train", discrete=discrete
+    )
+    factors_test = _check_factors(
+        factors_test, codes_test.shape[0], "factors_test", discrete=discrete
+    )
+    if codes_train.shape[1] != codes_test.shape[1]:
+        raise ValueError(
+            f"codes_train has {codes_train.shape[1]} dimensions but codes_test has "
+            f"{codes_test.shape[1]}"
+        )
+    if factors_train.shape[1] != factors_test.shape[1]:
+        raise ValueError(
+            f"factors_train has {factors_train.shape[1]} factors but factors_test has "
+            f"{factors_test.shape[1]}"
+        )
+    return codes_train, factors_train, codes_test, factors_test
+
+
+def _check_classes(labels: np.ndarray, what: str) -> None:
+    """A classifier needs at least two classes; say which factor has one."""
+    if np.unique(labels).size < 2:
+        raise ValueError(
+            f"{what} takes a single value in the training sample, so no classifier can be "
+            "trained on it; use more points or drop the factor"
+        )
+
+
+def _represent(
+    representation_function: RepresentationFunction,
+    observations: np.ndarray,
+    num_dims: int | None = None,
+) -> np.ndarray:
+    """``representation_function(observations)`` checked: an (n, D) finite numeric array, D equal
+    to ``num_dims`` when given (every batch of one metric must agree)."""
+    n = len(observations)
+    codes = np.asarray(representation_function(observations))
+    if codes.ndim != 2 or codes.shape[0] != n:
+        raise ValueError(
+            f"representation_function must return an ({n}, D) array for a batch of {n} "
+            f"observations, got shape {codes.shape}"
+        )
+    if codes.dtype.kind not in "biuf":
+        raise ValueError(f"representation_function returned dtype {codes.dtype}, not numbers")
+    if num_dims is not None and codes.shape[1] != num_dims:
+        raise ValueError(
+            f"representation_function returned {codes.shape[1]} dimensions for one batch and "
+            f"{num_dims} for another"
+        )
+    if codes.dtype.kind == "f" and not np.all(np.isfinite(codes)):
+        raise ValueError("representation_function returned NaN or infinite values")
+    return codes
+
+
+def fork_random_state(random_state: np.random.RandomState) -> np.random.RandomState:
+    """A copy of ``random_state`` at its current position, for estimators that need a seed.
+
+    Drawing from the copy leaves ``random_state`` untouched, so the metric's own sequence of
+    draws (and with it parity with disentanglement_lib's sampling) is unchanged, and the result
+    is still a deterministic function of the metric's seed.
+    """
+    fork = np.random.RandomState()
+    fork.set_state(random_state.get_state())
+    return fork
 
 
 def generate_batch_factor_code(
@@ -65,15 +214,12 @@ def generate_batch_factor_code(
     codes: list[np.ndarray] = []
     factors: list[np.ndarray] = []
     done = 0
+    num_dims = None
     while done < num_points:
         n = min(num_points - done, batch_size)
         batch_factors, batch_observations = ground_truth_data.sample(n, random_state)
-        batch_codes = np.asarray(representation_function(batch_observations))
-        if batch_codes.ndim != 2 or batch_codes.shape[0] != n:
-            raise ValueError(
-                f"representation_function must return an ({n}, D) array for a batch of {n} "
-                f"observations, got shape {batch_codes.shape}"
-            )
+        batch_codes = _represent(representation_function, batch_observations, num_dims)
+        num_dims = batch_codes.shape[1]
         codes.append(batch_codes)
         factors.append(np.asarray(batch_factors))
         done += n
@@ -146,3 +292,114 @@ def discrete_entropy(factors: np.ndarray) -> np.ndarray:
     for j in range(factors.shape[1]):
         h[j] = mutual_info_score(factors[:, j], factors[:, j])
     return h
+
+
+def obtain_representation(
+    observations: np.ndarray, representation_function: RepresentationFunction, batch_size: int
+) -> np.ndarray:
+    """Codes (N, D) of ``observations``, ``batch_size`` at a time (reference:
+    ``utils.obtain_representation``, which returns the transpose)."""
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    codes = []
+    num_dims = None
+    for start in range(0, len(observations), batch_size):
+        batch = _represent(
+            representation_function, observations[start : start + batch_size], num_dims
+        )
+        num_dims = batch.shape[1]
+        codes.append(batch)
+    return np.concatenate(codes, axis=0)
+
+
+def normalize_data(
+    data: np.ndarray, mean: np.ndarray | None = None, stddev: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Standardise the columns of (N, D) ``data``: ``(data - mean) / stddev`` (population std).
+
+    As disentanglement_lib's ``utils.normalize_data`` (which works on the transpose): the mean and
+    standard deviation are computed from ``data`` unless given, and returned for reuse on a test
+    set. Statistics keep the input's dtype (float32 codes give float32 statistics).
+    """
+    # The reference reduces over the points axis of a (D, N) view of the same memory; reducing a
+    # transposed view keeps numpy's summation order, hence bit-identical float32 results.
+    view = data.T
+    if mean is None:
+        mean = np.mean(view, axis=1)
+    if stddev is None:
+        stddev = np.std(view, axis=1)
+    normalized = (view - mean[:, np.newaxis]) / stddev[:, np.newaxis]
+    return normalized.T, mean, stddev
+
+
+# --- predictors for the downstream task (gin names as in disentanglement_lib) ---------------
+
+
+@gin.configurable("logistic_regression_cv")
+def logistic_regression_cv() -> linear_model.LogisticRegressionCV:
+    """``LogisticRegressionCV(Cs=10, cv=KFold(n_splits=5))``: disentanglement_lib's
+    ``logistic_regression_cv`` (5 unshuffled folds, 10 regularisation strengths)."""
+    return linear_model.LogisticRegressionCV(Cs=10, cv=model_selection.KFold(n_splits=5))
+
+
+@gin.configurable("gradient_boosting_classifier")
+def gradient_boosting_classifier() -> ensemble.GradientBoostingClassifier:
+    """scikit-learn's default ``GradientBoostingClassifier()``: disentanglement_lib's
+    ``gradient_boosting_classifier`` (100 depth-3 trees, learning rate 0.1)."""
+    return ensemble.GradientBoostingClassifier()
+
+
+@gin.configurable("hist_gradient_boosting_classifier")
+def hist_gradient_boosting_classifier() -> ensemble.HistGradientBoostingClassifier:
+    """A fast stand-in for :func:`gradient_boosting_classifier` (not in disentanglement_lib):
+    histogram boosting with the same shape of ensemble (100 iterations of depth-3 trees with at
+    most 8 leaves, leaves of one sample allowed, learning rate 0.1, no early stopping)."""
+    return ensemble.HistGradientBoostingClassifier(
+        max_iter=100,
+        max_depth=3,
+        max_leaf_nodes=8,
+        min_samples_leaf=1,
+        learning_rate=0.1,
+        early_stopping=False,
+    )
+
+
+Predictor = Callable[[], Any]
+
+
+@gin.configurable("predictor")
+def make_predictor_fn(predictor_fn: Predictor = logistic_regression_cv) -> Predictor:
+    """The gin configurable ``predictor``: returns ``predictor_fn``, a function that builds a
+    fresh classifier (``predictor.predictor_fn = @gradient_boosting_classifier``).
+
+    disentanglement_lib has no default (``gin.REQUIRED``); here it is
+    :func:`logistic_regression_cv`, the predictor of its ``downstream_task_logistic_regression``.
+    """
+    return predictor_fn
+
+
+def _seeded(model: Any, random_state: np.random.RandomState) -> Any:
+    """Give a scikit-learn estimator whose ``random_state`` is unset the metric's generator.
+
+    disentanglement_lib leaves it unset, so boosted trees break ties between equally good splits
+    with NumPy's global generator; here they draw from a fork of the metric's generator instead
+    (reproducible from the seed; see docs/metrics.md for the tolerance this costs).
+    """
+    get_params = getattr(model, "get_params", None)
+    if (
+        get_params is not None
+        and "random_state" in get_params()
+        and (get_params()["random_state"] is None)
+    ):
+        model.set_params(random_state=random_state)
+    return model
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def _as_tuple(value: object, name: str) -> tuple[int, ...]:
+    values = (value,) if isinstance(value, numbers.Integral) else value
+    if not isinstance(values, Sequence) or isinstance(values, str) or not values:
+        raise ValueError(f"{name} must be a positive integer or a list of them, got {value!r}")
+    return tuple(_check_positive_int(v, name) for v in values)

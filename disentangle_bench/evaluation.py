@@ -1,0 +1,400 @@
+"""``bench evaluate``: score an existing run or a TorchScript encoder with any metrics.
+
+A target is one of
+
+- a run directory written by ``bench run`` (``runs/<run_id>/`` with ``run.json`` and
+  ``checkpoint.pt``): the dataset is rebuilt from the record (base dataset, its parameters, the
+  perturbation and its parameters) and must have the recorded content fingerprint; the model is
+  rebuilt from the recorded name and hyperparameters through the registry and loaded from the
+  checkpoint's ``"model"`` state dict;
+- an experiment directory (``OUT`` of ``bench run``): every run under ``OUT/runs/``;
+- a TorchScript file (``torch.jit.save`` of an encoder taking float32 images in [0, 1]): then a
+  dataset (and optionally a perturbation) must be named.
+
+Metric hyperparameters come from the metric defaults, ``--gin`` files and ``--bind`` bindings,
+not from the run's config. disentanglement_lib's metric gin files work unchanged:
+``evaluation.evaluation_fn = @dci`` names the metric (added to ``--metric``),
+``evaluation.random_seed`` is the seed (``--seed`` overrides it), ``dataset.name`` is ignored
+(the dataset is the run's).
+
+Results go to ``<run dir>/evaluations/<metric>.json`` (``<file stem>.evaluations/<metric>.json``
+beside a TorchScript file, or ``<--out>/<metric>.json``); each file holds a list of evaluations,
+the newest last, so earlier results are kept. Each evaluation records the scores, the metric's
+effective hyperparameters, the seed, the dataset fingerprint, whether the metric is a fast
+variant, the operative gin config, versions, device and wall time.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TextIO
+
+import gin
+import numpy as np
+import sklearn
+import torch
+
+from disentangle_bench.config import effective_parameters
+from disentangle_bench.contract import KINDS
+from disentangle_bench.device import describe_device, resolve_device
+from disentangle_bench.errors import BenchError, ConfigError, DataError
+from disentangle_bench.files import atomic_write_json
+from disentangle_bench.metrics import FAST_VARIANTS
+from disentangle_bench.registry import Registry
+from disentangle_bench.representation import (
+    DEFAULT_BATCH_SIZE,
+    TorchRepresentation,
+    load_torchscript,
+)
+from disentangle_bench.summary import load_run_record
+
+EVALUATIONS_DIR = "evaluations"
+EVALUATION_FORMAT = 1
+RUN_RECORD_FILE = "run.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+#: Configurables of disentanglement_lib's evaluation gin files that have no meaning here.
+IGNORED_CONFIGURABLES = ("dataset",)
+
+
+class EvaluationError(BenchError):
+    """A target that cannot be evaluated, or a metric that fails on it."""
+
+
+@gin.configurable("evaluation")
+def evaluation_settings(
+    evaluation_fn: Any = None, random_seed: int | None = None, name: str = ""
+) -> tuple[Any, int | None, str]:
+    """disentanglement_lib's ``evaluation`` configurable, read by ``bench evaluate`` so that its
+    metric gin files (``evaluation.evaluation_fn = @dci``, ``evaluation.random_seed = 0``) work
+    unchanged. ``name`` is accepted and unused."""
+    return evaluation_fn, random_seed, name
+
+
+@dataclass
+class Target:
+    """One thing to score: a run (model + its dataset) or a TorchScript encoder."""
+
+    kind: str  # "run" or "torchscript"
+    path: Path
+    out_dir: Path  # the directory that receives <metric>.json
+    label: str
+    record: dict[str, Any] | None = None
+
+
+def parse_evaluation_gin(files: Sequence[str | Path], bindings: Sequence[str]) -> str:
+    """Clear gin and parse ``files`` then ``bindings`` (disentanglement_lib's ``dataset.*``
+    bindings skipped); every problem becomes one-line :class:`ConfigError`."""
+    for path in files:
+        if not Path(path).is_file():
+            raise ConfigError(f"gin file not found: {path}")
+    gin.clear_config()
+    try:
+        gin.parse_config_files_and_bindings(
+            [str(p) for p in files],
+            list(bindings),
+            finalize_config=False,
+            skip_unknown=list(IGNORED_CONFIGURABLES),
+        )
+    except (SyntaxError, ValueError, KeyError, TypeError, ImportError, AttributeError) as error:
+        gin.clear_config()
+        raise ConfigError(f"invalid gin config: {_one_line(error)}") from error
+    return gin.config_str()
+
+
+def _one_line(error: BaseException) -> str:
+    if isinstance(error, SyntaxError) and error.filename:
+        return f"{error.msg} ({error.filename}, line {error.lineno})"
+    parts = [part.strip() for part in str(error).splitlines() if part.strip()]
+    return " ".join(parts) if parts else type(error).__name__
+
+
+def metrics_to_run(metrics: Sequence[str], registry: Registry) -> tuple[list[str], int | None]:
+    """``metrics`` plus the gin ``evaluation.evaluation_fn`` one, each known; and the gin seed."""
+    evaluation_fn, random_seed, _ = evaluation_settings()
+    names = list(metrics)
+    if evaluation_fn is not None:
+        name = getattr(evaluation_fn, "name", None)
+        if not isinstance(name, str):
+            raise ConfigError(f"evaluation.evaluation_fn must name a metric, got {evaluation_fn!r}")
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise ConfigError(
+            "no metric to evaluate: pass --metric NAME (or a gin file that sets "
+            "evaluation.evaluation_fn)"
+        )
+    if len(set(names)) != len(names):
+        raise ConfigError(f"a metric is named twice: {names}")
+    for name in names:
+        registry.get("metrics", name)
+    return names, random_seed
+
+
+def find_targets(path: str | Path, *, out_dir: str | Path | None = None) -> list[Target]:
+    """The runs (or the TorchScript file) that ``path`` names."""
+    path = Path(path)
+    if path.is_dir():
+        if (path / RUN_RECORD_FILE).is_file():
+            run_dirs = [path]
+        else:
+            run_dirs = sorted(p.parent for p in path.glob(f"runs/*/{RUN_RECORD_FILE}"))
+            if not run_dirs:
+                raise EvaluationError(
+                    f"{path} holds no run: expected a run directory with {RUN_RECORD_FILE} or an "
+                    f"experiment directory with runs/*/{RUN_RECORD_FILE}"
+                )
+        if out_dir is not None and len(run_dirs) > 1:
+            raise EvaluationError("--out needs a single run, not an experiment directory")
+        targets = []
+        for run_dir in run_dirs:
+            record = load_run_record(run_dir / RUN_RECORD_FILE)
+            destination = Path(out_dir) if out_dir is not None else run_dir / EVALUATIONS_DIR
+            label = str(record.get("run_id", run_dir.name))
+            targets.append(Target("run", run_dir, destination, label, record))
+        return targets
+    if path.is_file():
+        destination = (
+            Path(out_dir)
+            if out_dir is not None
+            else path.with_name(f"{path.stem}.{EVALUATIONS_DIR}")
+        )
+        return [Target("torchscript", path, destination, path.name)]
+    raise EvaluationError(f"{path} does not exist")
+
+
+def _build(kind: str, name: str, factory: Any, parameters: dict[str, Any], **runtime: Any) -> Any:
+    try:
+        return factory(**parameters, **runtime)
+    except (TypeError, ValueError) as error:
+        raise EvaluationError(
+            f"cannot rebuild {kind} {name!r} with the recorded parameters {parameters}: {error}"
+        ) from error
+
+
+def run_dataset(record: dict[str, Any], registry: Registry) -> Any:
+    """The recorded dataset (perturbed if it was), checked against the recorded fingerprint."""
+    dataset = record.get("dataset") or {}
+    base = dataset.get("base")
+    if not isinstance(base, str):
+        raise EvaluationError("the run record names no dataset")
+    entry = registry.get("datasets", base)
+    data = _build("dataset", base, entry.factory, dataset.get("parameters") or {})
+    perturbation = dataset.get("perturbation")
+    if perturbation:
+        name = perturbation["name"]
+        perturb = _build(
+            "perturbation",
+            name,
+            registry.get("perturbations", name).factory,
+            perturbation.get("parameters") or {},
+        )
+        data = perturb.apply(data)
+    recorded = dataset.get("fingerprint")
+    if recorded and data.fingerprint != recorded:
+        raise DataError(
+            f"dataset {dataset.get('name', base)!r} no longer has the content the run was trained "
+            f"on (fingerprint {data.fingerprint[:12]} != recorded {recorded[:12]}); its renderer "
+            "or files changed"
+        )
+    return data
+
+
+def run_model(record: dict[str, Any], run_dir: Path, data: Any, registry: Registry, device):
+    """The recorded model rebuilt through the registry, with the checkpoint's weights."""
+    model_record = record.get("model") or {}
+    name = model_record.get("name")
+    if not isinstance(name, str):
+        raise EvaluationError("the run record names no model")
+    parameters = {
+        key: value
+        for key, value in (model_record.get("hyperparameters") or {}).items()
+        if key not in KINDS["models"].runtime_arguments
+    }
+    model = _build(
+        "model",
+        name,
+        registry.get("models", name).factory,
+        parameters,
+        observation_shape=tuple(data.observation_shape),
+    )
+    checkpoint = run_dir / CHECKPOINT_FILE
+    if not checkpoint.is_file():
+        raise DataError(f"{checkpoint} is missing: the run's weights cannot be loaded")
+    try:
+        payload = torch.load(checkpoint, map_location=device, weights_only=False)
+        model.load_state_dict(payload["model"])
+    except Exception as error:  # corrupt file, wrong architecture, missing key
+        raise DataError(f"cannot load the model from {checkpoint}: {_one_line(error)}") from error
+    return model.to(device)
+
+
+def _load_history(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        history = payload["evaluations"]
+        if not isinstance(history, list):
+            raise TypeError("'evaluations' is not a list")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise EvaluationError(
+            f"{path} exists but is not an evaluation file ({error}); move it away to keep it"
+        ) from error
+    return history
+
+
+def _scores(name: str, values: Any) -> dict[str, float]:
+    if not isinstance(values, dict) or not values:
+        raise EvaluationError(f"metric {name!r} returned {values!r}, not a dict of scores")
+    try:
+        return {str(key): float(value) for key, value in values.items()}
+    except (TypeError, ValueError) as error:
+        raise EvaluationError(f"metric {name!r} returned a non-number: {error}") from None
+
+
+def _versions() -> dict[str, str]:
+    from disentangle_bench import __version__
+
+    return {
+        "disentangle_bench": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "gin-config": metadata.version("gin-config"),
+    }
+
+
+def evaluate(
+    target: str | Path,
+    metrics: Sequence[str] = (),
+    *,
+    gin_files: Sequence[str | Path] = (),
+    bindings: Sequence[str] = (),
+    dataset: str | None = None,
+    perturbation: str | None = None,
+    seed: int | None = None,
+    device: str = "auto",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    input_layout: str = "NCHW",
+    out_dir: str | Path | None = None,
+    registry: Registry | None = None,
+    stream: TextIO | None = None,
+) -> list[dict[str, Any]]:
+    """Score ``target`` with ``metrics``; write and return one evaluation record per metric
+    and target. See the module docstring for targets, configuration and output."""
+    stream = stream if stream is not None else sys.stdout
+    registry = registry if registry is not None else Registry()
+    parse_evaluation_gin(gin_files, bindings)
+    names, gin_seed = metrics_to_run(metrics, registry)
+    for name in names:  # bad hyperparameters fail before any work
+        registry.build("metrics", name)
+    torch_device = resolve_device(device)
+    targets = find_targets(target, out_dir=out_dir)
+    if targets[0].kind == "torchscript" and dataset is None:
+        raise ConfigError("a TorchScript encoder needs --dataset NAME (the data to score it on)")
+    if targets[0].kind == "run" and (dataset is not None or perturbation is not None):
+        raise ConfigError(
+            "--dataset and --perturbation are for TorchScript files; a run is "
+            "scored on its own dataset"
+        )
+    for item in targets:  # an unreadable earlier result stops everything before any work
+        for name in names:
+            _load_history(item.out_dir / f"{name}.json")
+    records = []
+    for item in targets:
+        print(f"evaluating {item.label}", file=stream, flush=True)
+        if item.kind == "run":
+            assert item.record is not None
+            data = run_dataset(item.record, registry)
+            model = run_model(item.record, item.path, data, registry, torch_device)
+            represent = TorchRepresentation(model, torch_device, batch_size, method="encode")
+            default_seed = int(item.record.get("evaluation_seed", 0))
+            source = {
+                "kind": "run",
+                "path": str(item.path),
+                "run_id": item.label,
+                "dataset": item.record.get("dataset", {}).get("name"),
+            }
+        else:
+            data = registry.build("datasets", dataset)
+            if perturbation is not None:
+                data = registry.build("perturbations", perturbation).apply(data)
+            module = load_torchscript(item.path, torch_device)
+            represent = TorchRepresentation(
+                module, torch_device, batch_size, input_layout=input_layout
+            )
+            default_seed = 0
+            source = {
+                "kind": "torchscript",
+                "path": str(item.path),
+                "input_layout": input_layout,
+                "dataset": dataset if perturbation is None else f"{dataset}+{perturbation}",
+            }
+        random_seed = (
+            seed if seed is not None else gin_seed if gin_seed is not None else default_seed
+        )
+        for name in names:
+            records.append(
+                _evaluate_one(
+                    name, data, represent, int(random_seed), item, source, registry, stream
+                )
+            )
+    return records
+
+
+def _evaluate_one(
+    name: str,
+    data: Any,
+    represent: TorchRepresentation,
+    random_seed: int,
+    target: Target,
+    source: dict[str, Any],
+    registry: Registry,
+    stream: TextIO,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    metric = registry.build("metrics", name)
+    print(f"  {name}: scoring with seed {random_seed} ...", file=stream, flush=True)
+    try:
+        values = metric(data, represent, np.random.RandomState(random_seed))
+    except ValueError as error:
+        raise EvaluationError(f"metric {name!r} on {target.label}: {_one_line(error)}") from error
+    scores = _scores(name, values)
+    record = {
+        "format_version": EVALUATION_FORMAT,
+        "metric": name,
+        "scores": scores,
+        "fast_variant_of": FAST_VARIANTS.get(name),
+        "parameters": effective_parameters(
+            registry.get("metrics", name).factory, f"metrics.{name}"
+        ),
+        "random_seed": random_seed,
+        "source": source,
+        "dataset": {
+            "name": source.get("dataset"),
+            "fingerprint": data.fingerprint,
+            "factor_names": list(data.factor_names),
+            "factors_num_values": [int(s) for s in data.factors_num_values],
+        },
+        "operative_gin": gin.operative_config_str(),
+        "versions": _versions(),
+        "device": describe_device(represent.device),
+        "wall_seconds": time.perf_counter() - started,
+        "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    path = target.out_dir / f"{name}.json"
+    history = _load_history(path)
+    atomic_write_json(path, {"metric": name, "evaluations": [*history, record]})
+    shown = ", ".join(f"{key}={value:.4f}" for key, value in scores.items())
+    print(f"  {name}: {shown}", file=stream, flush=True)
+    print(f"  written to {path}", file=stream, flush=True)
+    return record
