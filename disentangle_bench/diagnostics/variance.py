@@ -29,26 +29,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 from scipy.special import xlogy
 
 from disentangle_bench.data.ground_truth import GroundTruthData
+from disentangle_bench.metrics.jacobian import distance_to_signed_permutation
 from disentangle_bench.perturbations.base import PerturbedData
 
 GRID_ANGLES = (0.0, 45.0, 90.0, 135.0)
-
-
-def distance_to_signed_permutation(vectors: np.ndarray) -> float:
-    """Frobenius distance from a square matrix to its nearest signed permutation matrix.
-
-    The permutation maximises ``sum_i |V[i, pi(i)]|`` (Hungarian algorithm); the signs are those
-    of the matched entries. Rolinek et al. (2019) measure the decoder Jacobian's ``V`` this way.
-    """
-    vectors = np.asarray(vectors, dtype=np.float64)
-    rows, cols = linear_sum_assignment(-np.abs(vectors))
-    nearest = np.zeros_like(vectors)
-    nearest[rows, cols] = np.where(vectors[rows, cols] < 0, -1.0, 1.0)
-    return float(np.linalg.norm(vectors - nearest))
 
 
 def bernoulli_js(p: np.ndarray, q: np.ndarray) -> np.ndarray:
