@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
+from dlib_fixtures import cases, parity
 
 from disentangle_bench.metrics import (
     DCI,
@@ -38,22 +36,6 @@ from disentangle_bench.metrics import (
     sap_score,
     unsupervised_metrics,
 )
-
-FIXTURES = Path(__file__).parent / "fixtures" / "dlib"
-
-
-def _load(name: str, filename: str):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, FIXTURES / filename)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-parity = _load("dlib_parity", "parity.py")
-cases = parity.cases
 
 
 @pytest.fixture(autouse=True)

@@ -10,25 +10,10 @@ within the documented tolerance.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-FIXTURES = Path(__file__).parent / "fixtures" / "dlib"
-
-
-def _load_parity():
-    spec = importlib.util.spec_from_file_location("dlib_parity", FIXTURES / "parity.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-parity = _load_parity()
+from dlib_fixtures import FIXTURES, parity
 
 DETERMINISTIC = [m for m in parity.PLUGINS if m not in parity.cases.GLOBAL_RNG_METRICS]
 TOLERANCE = 1e-6

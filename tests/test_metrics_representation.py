@@ -3,14 +3,12 @@ the decoder-Jacobian diagnostic that needs the model behind them."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from dlib_fixtures import cases, parity
 
 from disentangle_bench.errors import DataError
 from disentangle_bench.metrics import (
@@ -28,21 +26,6 @@ from disentangle_bench.representation import (
     representation_function,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "dlib"
-
-
-def _load(name: str, filename: str):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, FIXTURES / filename)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-parity = _load("dlib_parity", "parity.py")
-cases = parity.cases
 # torch 2.13 deprecates TorchScript; loading existing TorchScript files is what is tested here.
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
 

@@ -53,12 +53,16 @@ class DIPVAEI(GaussianVAE):
         super().__init__(observation_shape, num_latent, architecture, reconstruction)
         self.lambda_od, self.lambda_d = lambda_od_, factor * lambda_od_
 
+    def dip_matrix(self, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+        """The matrix whose off-diagonal is pushed to 0 and diagonal to 1: ``Cov[mu]``."""
+        return covariance(mean)
+
     def regularizer(self, kl, mean, log_var, z, step):  # noqa: D102 - documented on the class
-        penalty = dip_penalty(covariance(mean), self.lambda_od, self.lambda_d)
+        penalty = dip_penalty(self.dip_matrix(mean, log_var), self.lambda_od, self.lambda_d)
         return kl + penalty, {"dip_regularizer": penalty}
 
 
-class DIPVAEII(GaussianVAE):
+class DIPVAEII(DIPVAEI):
     """DIP-VAE-II: ``KL + dip_penalty(E[diag(exp(logvar))] + Cov[mu])``."""
 
     name = "dip_vae_ii"
@@ -72,12 +76,9 @@ class DIPVAEII(GaussianVAE):
         architecture: str = "conv",
         reconstruction: str = "bernoulli",
     ) -> None:
-        lambda_od_ = non_negative("lambda_od", lambda_od)
-        factor = non_negative("lambda_d_factor", lambda_d_factor)
-        super().__init__(observation_shape, num_latent, architecture, reconstruction)
-        self.lambda_od, self.lambda_d = lambda_od_, factor * lambda_od_
+        super().__init__(
+            observation_shape, num_latent, lambda_od, lambda_d_factor, architecture, reconstruction
+        )
 
-    def regularizer(self, kl, mean, log_var, z, step):  # noqa: D102 - documented on the class
-        matrix = torch.diag(log_var.exp().mean(dim=0)) + covariance(mean)
-        penalty = dip_penalty(matrix, self.lambda_od, self.lambda_d)
-        return kl + penalty, {"dip_regularizer": penalty}
+    def dip_matrix(self, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+        return torch.diag(log_var.exp().mean(dim=0)) + covariance(mean)
