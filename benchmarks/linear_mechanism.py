@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import time
 from datetime import date
 from pathlib import Path
 
 import torch
+from provenance import git_commit
 
 from disentangle_bench.diagnostics.mechanism import as_dicts, linear_mechanism, summarise
 
@@ -34,9 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     started = time.time()
     rows = linear_mechanism(seeds=tuple(range(args.seeds)), steps=args.steps)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
+    commit = git_commit()
     header = (
         f"# Linear mechanism check\n\n- seeds: {args.seeds}; steps: {args.steps}; batch 64; "
         f"MLP beta-VAE (beta 0.2 with the variance-1/2 Gaussian decoder), 4 latents\n"

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from provenance import git_commit
 from scipy.stats import mannwhitneyu
 
 from disentangle_bench.diagnostics.matching import matched_noise_eps, mean_change_norm
@@ -134,19 +134,6 @@ def markdown(rows: list[dict], header: dict) -> str:
             f"| {row['sd']:.3f} | {p} | {runs} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def hardware(device: str) -> str:
