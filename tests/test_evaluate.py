@@ -118,6 +118,24 @@ def test_decoder_diagnostic_on_a_run(copy):
     assert 0.0 <= evaluation["scores"]["distance_to_orthogonality"] <= 6**0.5
 
 
+def test_principal_alignment_on_a_run(copy):
+    run_dir = copy / "runs" / NOISE
+    bindings = [
+        "--bind",
+        "principal_alignment.num_points = 8",
+        "--bind",
+        "principal_alignment.active_variance_threshold = 0.0",
+    ]
+    assert main(["evaluate", str(run_dir), "--metric", "principal_alignment", *bindings]) == 0
+    (evaluation,) = _evaluations(run_dir / "evaluations" / "principal_alignment.json")
+    scores = evaluation["scores"]
+    assert scores["num_active_dims"] == 3.0
+    # Four ordered factors are stepped (scale, orientation, x, y; shape is categorical).
+    for key in ("principal_alignment", "factor_alignment"):
+        assert 0.25 <= scores[key] <= 1.0
+    assert scores["gram_eigenvalue_ratio_median"] >= 1.0
+
+
 class _Encoder(torch.nn.Module):
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()

@@ -48,3 +48,8 @@ def test_vae_loses_the_factors_on_the_structural_twin_but_a_probe_does_not():
     # Noise of the same norm lowers MIG too, but by destroying information.
     assert column("noise", "probe_r2_min")[0] < 0.95
     assert noise > structural
+    # Why: on the original the latents read the factor axes (which are the principal directions);
+    # on the structural twin they read the data's rotated principal directions instead.
+    assert column("original", "factor_alignment").min() >= 0.95
+    assert column("linear_mix", "principal_alignment").mean() >= 0.8
+    assert column("linear_mix", "factor_alignment").mean() <= 0.7

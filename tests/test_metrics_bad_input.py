@@ -53,6 +53,7 @@ SMALL = {
     "downstream_task_boosted_trees": {"num_train": [20], "num_test": 10},
     "downstream_task_boosted_trees_fast": {"num_train": [20], "num_test": 10},
     "jacobian_orthogonality": {"num_train": 20, "num_points": 5},
+    "principal_alignment": {"num_points": 5},
 }
 SAMPLING = [factory for factory in BUILTIN if factory.name != "jacobian_orthogonality"]
 

@@ -84,6 +84,7 @@ def test_all_metrics_registered_through_the_hooks():
             "downstream_task_logistic_regression",
             "downstream_task_boosted_trees",
             "jacobian_orthogonality",
+            "principal_alignment",
             *FAST_VARIANTS,
         }
         <= names

@@ -9,8 +9,10 @@ Conditions (variance-structure reference, "synthetic linear check"):
 - ``noise``: i.i.d. uniform noise fixed per configuration, scaled so that its mean norm matches
   the structural perturbation's (the matched-norm control).
 
-For each condition and seed: MIG of an MLP beta-VAE (Gaussian decoder) and the held-out R^2 of a
-linear probe from observations to factors.
+For each condition and seed: MIG of an MLP beta-VAE (Gaussian decoder), which directions its
+latents read (``principal_alignment`` and ``factor_alignment``: the data's local principal
+directions or the factor axes) and the held-out R^2 of a linear probe from observations to
+factors.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from disentangle_bench.data.ground_truth import GroundTruthData
 from disentangle_bench.data.linear import LinearData
 from disentangle_bench.diagnostics.probe import all_observations, linear_probe_r2
 from disentangle_bench.metrics.mig import MIG
+from disentangle_bench.metrics.principal_alignment import PrincipalAlignment
 from disentangle_bench.models.vae import BetaVAE
 from disentangle_bench.perturbations.linear_mix import LinearMix
 from disentangle_bench.perturbations.noise import MatchedNoise
@@ -40,6 +43,8 @@ class MechanismRow:
     condition: str
     seed: int
     mig: float
+    principal_alignment: float
+    factor_alignment: float
     probe_r2_min: float
     perturbation_norm: float
     signal_norm: float
@@ -70,8 +75,9 @@ def linear_conditions(
 
 def train_and_score(
     data: GroundTruthData, seed: int, *, steps: int, beta: float, workdir: Path
-) -> float:
-    """MIG of an MLP beta-VAE (Gaussian decoder, as many latents as factors) after training."""
+) -> dict[str, float]:
+    """MIG and the alignments of an MLP beta-VAE (Gaussian decoder, as many latents as factors)
+    after training."""
     torch.manual_seed(seed)
     model = BetaVAE(
         data.observation_shape,
@@ -84,8 +90,13 @@ def train_and_score(
         steps=steps, batch_size=64, learning_rate=1e-3, checkpoint_every=steps, log_every=steps
     )
     train(model, data, config, run_dir=workdir, seed=seed, device=CPU, label=f"  seed {seed}")
-    scores = MIG()(data, model_representation(model, CPU), np.random.RandomState(0))
-    return scores["discrete_mig"]
+    representation = model_representation(model, CPU)
+    alignment = PrincipalAlignment()(data, representation, np.random.RandomState(0))
+    return {
+        "mig": MIG()(data, representation, np.random.RandomState(0))["discrete_mig"],
+        "principal_alignment": alignment["principal_alignment"],
+        "factor_alignment": alignment["factor_alignment"],
+    }
 
 
 def linear_mechanism(
@@ -112,23 +123,37 @@ def linear_mechanism(
         probe = float(np.min(linear_probe_r2(data)))
         for seed in seeds:
             with tempfile.TemporaryDirectory() as workdir:
-                mig = train_and_score(data, seed, steps=steps, beta=beta, workdir=Path(workdir))
-            rows.append(MechanismRow(name, seed, mig, probe, norm, signal))
+                scores = train_and_score(data, seed, steps=steps, beta=beta, workdir=Path(workdir))
+            rows.append(
+                MechanismRow(
+                    name,
+                    seed,
+                    **scores,
+                    probe_r2_min=probe,
+                    perturbation_norm=norm,
+                    signal_norm=signal,
+                )
+            )
     return rows
 
 
 def summarise(rows: list[MechanismRow]) -> str:
-    """A Markdown table: per condition, MIG mean (sd) and per seed, probe R^2, norms."""
+    """A Markdown table: per condition, MIG mean (sd) and per seed, mean alignments, probe R^2,
+    norms."""
     lines = [
-        "| condition | MIG mean (sd) | MIG per seed | min probe R^2 | perturbation norm / signal |",
-        "|---|---|---|---|---|",
+        "| condition | MIG mean (sd) | MIG per seed | principal alignment | factor alignment "
+        "| min probe R^2 | perturbation norm / signal |",
+        "|---|---|---|---|---|---|---|",
     ]
     for condition in dict.fromkeys(row.condition for row in rows):
         group = [row for row in rows if row.condition == condition]
         migs = np.array([row.mig for row in group])
+        principal = np.mean([row.principal_alignment for row in group])
+        factor = np.mean([row.factor_alignment for row in group])
         lines.append(
             f"| {condition} | {migs.mean():.2f} ({migs.std(ddof=1) if len(migs) > 1 else 0:.2f}) "
-            f"| {', '.join(f'{m:.2f}' for m in migs)} | {group[0].probe_r2_min:.4f} "
+            f"| {', '.join(f'{m:.2f}' for m in migs)} | {principal:.2f} | {factor:.2f} "
+            f"| {group[0].probe_r2_min:.4f} "
             f"| {group[0].perturbation_norm:.2f} / {group[0].signal_norm:.2f} |"
         )
     return "\n".join(lines)

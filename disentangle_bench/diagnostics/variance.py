@@ -32,6 +32,7 @@ import numpy as np
 from scipy.special import xlogy
 
 from disentangle_bench.data.ground_truth import GroundTruthData
+from disentangle_bench.diagnostics.steps import axis_steps, principal_directions
 from disentangle_bench.metrics.jacobian import distance_to_signed_permutation
 from disentangle_bench.perturbations.base import PerturbedData
 
@@ -156,32 +157,12 @@ def local_variance_structure(
     if num_points < 1 or num_angles < 2:
         raise ValueError("num_points must be >= 1 and num_angles >= 2")
     random_state = random_state if random_state is not None else np.random.RandomState(0)
-    sizes = np.asarray(data.factors_num_values)
-    active = [k for k, size in enumerate(sizes) if size > 1]
-    if factors is None:
-        categorical = set(getattr(data, "categorical_factors", ()))
-        ordered = [k for k in active if data.factor_names[k] not in categorical]
-        active = ordered if len(ordered) >= 2 else active
-    else:
-        unknown = set(factors) - set(data.factor_names)
-        if unknown:
-            raise ValueError(f"unknown factors {sorted(unknown)}; the data has {data.factor_names}")
-        active = [k for k in active if data.factor_names[k] in set(factors)]
-    if len(active) < 2:
-        raise ValueError("the diagnostic needs at least two factors with more than one value")
+    steps = axis_steps(data, num_points, random_state, factors)
+    active, base = list(steps.factors), steps.base
     names = [data.factor_names[k] for k in active]
-
-    base = _sample_interior(sizes, active, num_points, random_state)
-    observe = _observer(data, random_state)
-    x0 = observe(base).reshape(num_points, -1).astype(np.float64)
-    differences = []
-    for k in active:
-        moved = base.copy()
-        moved[:, k] += 1
-        differences.append(observe(moved).reshape(num_points, -1) - x0)
-    d = np.stack(differences, axis=2)  # (points, pixels, K)
-    gram = np.einsum("npk,npl->nkl", d, d)
-    eigenvalues, eigenvectors = np.linalg.eigh(gram)
+    x0 = steps.origin.reshape(num_points, -1).astype(np.float64)
+    d = steps.differences()  # (points, pixels, K)
+    eigenvalues, eigenvectors = principal_directions(d)
     axis_distance = np.array([distance_to_signed_permutation(v) for v in eigenvectors])
     ratio = eigenvalues[:, -1] / np.maximum(eigenvalues[:, 0], 1e-12)
 
@@ -198,13 +179,13 @@ def local_variance_structure(
         if continuous and movable.issuperset(pair):
             costs[pair] = _scan_continuous(data, base, a, b, angles, x0, COSTS[cost])
         elif not continuous:
-            costs[pair] = _scan_grid(observe, base, a, b, sizes, x0, COSTS[cost])
+            costs[pair] = _scan_grid(data, random_state, base, a, b, x0, COSTS[cost])
     return VarianceStructure(
         dataset=name or type(data).__name__,
         factor_names=names,
         cost=cost,
         per_factor_variance=np.einsum("npk,npk->k", d, d) / num_points,
-        mean_gram=gram.mean(axis=0),
+        mean_gram=np.einsum("npk,npl->kl", d, d) / num_points,
         axis_distance=axis_distance,
         eigenvalue_ratio=ratio,
         angles=angles,
@@ -218,29 +199,6 @@ def _off_grid_factors(data: GroundTruthData) -> tuple[str, ...]:
     if isinstance(data, PerturbedData):
         return _off_grid_factors(data.base)
     return tuple(getattr(data, "off_grid_factors", data.factor_names))
-
-
-def _sample_interior(
-    sizes: np.ndarray, active: list[int], num: int, random_state: np.random.RandomState
-) -> np.ndarray:
-    """Base configurations from which one step up along every active factor stays on the grid,
-    and one step down as well where the factor has three or more values (for the diagonals);
-    the other factors anywhere on their grid."""
-    factors = np.zeros((num, len(sizes)), dtype=np.int64)
-    for k, size in enumerate(sizes):
-        if k in active:
-            low = 1 if size >= 3 else 0
-            factors[:, k] = random_state.randint(low, size - 1, size=num)
-        else:
-            factors[:, k] = random_state.randint(size, size=num)
-    return factors
-
-
-def _observer(data: GroundTruthData, random_state: np.random.RandomState):
-    def observe(factors: np.ndarray) -> np.ndarray:
-        return data.sample_observations_from_factors(factors, random_state)
-
-    return observe
 
 
 def _scan_continuous(data, base, a, b, angles, x0, cost) -> np.ndarray:
@@ -257,14 +215,16 @@ def _scan_continuous(data, base, a, b, angles, x0, cost) -> np.ndarray:
     return np.asarray(result)
 
 
-def _scan_grid(observe, base, a, b, sizes, x0, cost) -> np.ndarray:
+def _scan_grid(data, random_state, base, a, b, x0, cost) -> np.ndarray:
     """Mean cost of the grid moves (1,0), (1,1), (0,1), (-1,1) in the (a, b) plane."""
+    sizes = data.factors_num_values
     result = []
     for step_a, step_b in ((1, 0), (1, 1), (0, 1), (-1, 1)):
         moved = base.copy()
         moved[:, a] += step_a
         moved[:, b] += step_b
         valid = (moved[:, a] >= 0) & (moved[:, a] < sizes[a]) & (moved[:, b] < sizes[b])
-        x1 = observe(moved[valid]).reshape(int(valid.sum()), -1)
+        x1 = data.sample_observations_from_factors(moved[valid], random_state)
+        x1 = x1.reshape(int(valid.sum()), -1)
         result.append(cost(x0[valid], x1).mean())
     return np.asarray(result)

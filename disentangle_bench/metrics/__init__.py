@@ -1,5 +1,5 @@
-"""Disentanglement metrics with disentanglement_lib 1.5's semantics, plus fast variants and a
-mechanistic diagnostic.
+"""Disentanglement metrics with disentanglement_lib 1.5's semantics, plus fast variants and two
+mechanistic diagnostics (``jacobian_orthogonality``, ``principal_alignment``).
 
 Every metric is a plugin factory (``name``, hyperparameters as keyword arguments, gin-bindable
 under the name) whose instances are called as ``metric(ground_truth_data,
@@ -47,6 +47,11 @@ from disentangle_bench.metrics.modularity_explicitness import (
     modularity,
     modularity_explicitness,
 )
+from disentangle_bench.metrics.principal_alignment import (
+    PrincipalAlignment,
+    alignment_to_basis,
+    principal_alignment,
+)
 from disentangle_bench.metrics.sap_score import (
     SAPScore,
     compute_avg_diff_top_two,
@@ -90,6 +95,7 @@ BUILTIN = (
     DCIFast,
     DownstreamTaskBoostedTreesFast,
     JacobianOrthogonality,
+    PrincipalAlignment,
 )
 
 #: Names of the variants that are not disentanglement_lib's computation (never report them as
@@ -114,8 +120,10 @@ __all__ = [
     "FactorVAEScore",
     "JacobianOrthogonality",
     "ModularityExplicitness",
+    "PrincipalAlignment",
     "SAPScore",
     "UnsupervisedMetrics",
+    "alignment_to_basis",
     "beta_vae_features",
     "beta_vae_sklearn",
     "completeness",
@@ -156,6 +164,7 @@ __all__ = [
     "modularity_explicitness",
     "normalize_data",
     "obtain_representation",
+    "principal_alignment",
     "prune_dims",
     "sap_score",
     "scalable_disentanglement_score",
