@@ -19,8 +19,6 @@ and the ``bench run`` / ``bench evaluate`` runners provide that). Not part of di
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
@@ -28,6 +26,7 @@ from scipy.optimize import linear_sum_assignment
 from disentangle_bench.data.ground_truth import GroundTruthData
 from disentangle_bench.metrics.utils import (
     RepresentationFunction,
+    _check_non_negative,
     _check_positive_int,
     _warn,
     generate_batch_factor_code,
@@ -134,16 +133,9 @@ class JacobianOrthogonality:
                 f"num_points ({num_points}) cannot exceed num_train ({num_train}): the Jacobians "
                 "are taken at the first num_points of the sampled codes"
             )
-        if (
-            isinstance(active_variance_threshold, bool)
-            or not isinstance(active_variance_threshold, numbers.Real)
-            or not active_variance_threshold >= 0
-        ):
-            raise ValueError(
-                "active_variance_threshold must be a non-negative number, got "
-                f"{active_variance_threshold!r}"
-            )
-        self.active_variance_threshold = float(active_variance_threshold)
+        self.active_variance_threshold = _check_non_negative(
+            active_variance_threshold, "active_variance_threshold"
+        )
         self.batch_size = _check_positive_int(batch_size, "batch_size")
 
     def __call__(

@@ -34,7 +34,6 @@ over the sampled base configurations (Burda et al., ICLR 2016). Not part of dise
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -43,6 +42,7 @@ from disentangle_bench.data.ground_truth import GroundTruthData
 from disentangle_bench.diagnostics.steps import axis_steps, principal_directions
 from disentangle_bench.metrics.utils import (
     RepresentationFunction,
+    _check_non_negative,
     _check_positive_int,
     _warn,
     obtain_representation,
@@ -125,16 +125,9 @@ class PrincipalAlignment:
         factors: Sequence[str] | None = None,
     ) -> None:
         self.num_points = _check_positive_int(num_points, "num_points")
-        if (
-            isinstance(active_variance_threshold, bool)
-            or not isinstance(active_variance_threshold, numbers.Real)
-            or not active_variance_threshold >= 0
-        ):
-            raise ValueError(
-                "active_variance_threshold must be a non-negative number, got "
-                f"{active_variance_threshold!r}"
-            )
-        self.active_variance_threshold = float(active_variance_threshold)
+        self.active_variance_threshold = _check_non_negative(
+            active_variance_threshold, "active_variance_threshold"
+        )
         self.batch_size = _check_positive_int(batch_size, "batch_size")
         if isinstance(factors, str):
             raise ValueError(f"factors must be a list of factor names, got the string {factors!r}")

@@ -69,6 +69,14 @@ def _check_positive_int(value: object, name: str) -> int:
     return int(value)
 
 
+def _check_non_negative(value: object, name: str) -> float:
+    """``value`` as a ``float`` if it is a non-negative real number (bools rejected), else
+    ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+    return float(value)
+
+
 def _check_2d(array: np.ndarray, name: str) -> np.ndarray:
     array = np.asarray(array)
     if array.ndim != 2:
