@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from provenance import git_commit
+from provenance import cpu_model, git_commit
 from scipy.stats import mannwhitneyu
 
 from disentangle_bench.diagnostics.matching import matched_noise_eps, mean_change_norm
@@ -139,7 +138,7 @@ def markdown(rows: list[dict], header: dict) -> str:
 def hardware(device: str) -> str:
     if device != "cpu" and torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return f"CPU ({cpu_model()}, {torch.get_num_threads()} threads)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     started = time.time()
+    commit = (
+        git_commit()
+    )  # the code this invocation runs (runs reused from earlier ones keep theirs)
     rows = []
     device = "cpu"
     for model in [m.strip() for m in args.models.split(",") if m.strip()]:
@@ -203,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         "hardware": hardware(device),
         "wall time (s, this invocation)": round(time.time() - started, 1),
         "date": date.today().isoformat(),
-        "commit": git_commit(),
+        "commit at start": commit,
         "command": "python benchmarks/paper_check.py "
         + " ".join(sys.argv[1:] if argv is None else argv),
     }
