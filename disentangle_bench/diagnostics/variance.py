@@ -177,7 +177,7 @@ def local_variance_structure(
     for a, b in itertools.combinations(active, 2):
         pair = (data.factor_names[a], data.factor_names[b])
         if continuous and movable.issuperset(pair):
-            costs[pair] = _scan_continuous(data, base, a, b, angles, x0, COSTS[cost])
+            costs[pair] = _scan_continuous(data, base, a, b, angles, COSTS[cost])
         elif not continuous:
             costs[pair] = _scan_grid(data, random_state, base, a, b, x0, COSTS[cost])
     return VarianceStructure(
@@ -201,7 +201,7 @@ def _off_grid_factors(data: GroundTruthData) -> tuple[str, ...]:
     return tuple(getattr(data, "off_grid_factors", data.factor_names))
 
 
-def _scan_continuous(data, base, a, b, angles, x0, cost) -> np.ndarray:
+def _scan_continuous(data, base, a, b, angles, cost) -> np.ndarray:
     """Mean cost of a unit move at each angle in the (a, b) plane."""
     positions = base.astype(np.float64)
     result = []
