@@ -12,9 +12,11 @@ It prints and writes (``benchmarks/results/paper_check_<setting>.md`` and ``.jso
 MIG per condition: mean, sd, every run, and a one-sided Mann-Whitney U test of "lower than on
 the original". Runs live under ``--out`` and are resumed / reused when the command is repeated.
 
-Settings: ``reduced`` (dsprites_small, 2,000 steps: sized for about ten minutes on one GPU with
-the default 20 seeds and two models) and ``full`` (the full dSprites grid, the paper's 300,000
-steps). ``--steps`` and ``--seeds`` override either.
+Settings: ``reduced`` (dsprites_small, 2,000 steps: meant to fit about ten minutes on one GPU with
+the default 20 seeds and two models, which needs about 550 steps/s summed; not yet timed on a
+GPU) and ``full`` (the full dSprites grid, the paper's 300,000 steps). ``--steps`` and
+``--seeds`` override either. On this project's 2-core CPU a reduced run trains at about 10
+steps/s (one thread), so 5 seeds of one model take about 75 minutes.
 
     python benchmarks/paper_check.py --setting reduced --seeds 20 --models beta_vae,ae
 """

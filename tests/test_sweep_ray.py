@@ -27,7 +27,7 @@ def test_ray_executor_retries_a_killed_worker_and_loses_nothing(tmp_path, capsys
     def kill_first_task() -> None:
         # kill the Ray worker process running the first task to start, as soon as its
         # training has written a checkpoint (the worker's own child dies with it)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600  # a loaded machine starts Ray slowly
         while time.monotonic() < deadline and not killed:
             for pid_file in (out / "runs").glob(f"*/{RAY_TASK_PID_FILE}"):
                 run_dir = pid_file.parent
