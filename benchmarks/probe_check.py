@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     for eps in _floats(args.eps):
         conditions[f"oblique {eps:g}"] = ObliqueStripes(eps=eps).apply(base)
     started = time.time()
+    commit = git_commit()
     rows = []
     for steps in [int(s) for s in _floats(args.steps)]:
         for name, data in conditions.items():
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         f"- dataset: {args.dataset} (every configuration once, 30 % held out); seeds "
         f"0..{args.seeds - 1} (split, initialisation and batches); batch 64, Adam 1e-3",
         f"- hardware: CPU ({cpu_model()}, 1 thread); wall time {time.time() - started:.0f} s",
-        f"- date: {date.today().isoformat()}; commit: {git_commit()}",
+        f"- date: {date.today().isoformat()}; commit: {commit}",
         "- command: python benchmarks/probe_check.py "
         + " ".join(sys.argv[1:] if argv is None else argv),
         "",
