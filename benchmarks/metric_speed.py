@@ -49,6 +49,8 @@ from disentangle_bench.metrics import (  # noqa: E402
     generate_batch_factor_code,
 )
 
+# The mechanistic diagnostics are not disentanglement_lib metrics and have no fast variant.
+DIAGNOSTICS = ("jacobian_orthogonality", "principal_alignment")
 FULL_SIZES = (3, 6, 40, 32, 32)
 QUICK_SIZES = (3, 6, 10, 8, 8)
 
@@ -103,8 +105,6 @@ def scale_parameters(name: str, points: int) -> dict:
     if name in ("beta_vae_sklearn", "factor_vae_score"):
         extra = {"num_variance_estimate": points} if name == "factor_vae_score" else {}
         return {"num_train": points, "num_eval": points // 2, **extra}
-    if name == "jacobian_orthogonality":
-        return {}
     if name in ("mig", "irs", "unsupervised_metrics"):
         return {"num_train": points}
     return {"num_train": points, "num_test": points // 2}
@@ -145,7 +145,7 @@ def main(argv=None) -> int:
     references = [
         name
         for name in factories
-        if name not in FAST_VARIANTS and name not in ("jacobian_orthogonality", "downstream_task")
+        if name not in FAST_VARIANTS and name not in (*DIAGNOSTICS, "downstream_task")
     ]
     if args.metric:
         references = [name for name in references if name in args.metric]
