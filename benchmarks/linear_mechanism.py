@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from datetime import date
 from pathlib import Path
 
 import torch
-from provenance import git_commit
+from provenance import cpu_model, git_commit
 
 from disentangle_bench.diagnostics.mechanism import as_dicts, linear_mechanism, summarise
 
@@ -38,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     header = (
         f"# Linear mechanism check\n\n- seeds: {args.seeds}; steps: {args.steps}; batch 64; "
         f"MLP beta-VAE (beta 0.2 with the variance-1/2 Gaussian decoder), 4 latents\n"
-        f"- hardware: CPU ({platform.machine()}, 1 thread); wall time "
+        f"- hardware: CPU ({cpu_model()}, 1 thread); wall time "
         f"{time.time() - started:.0f} s\n- date: {date.today().isoformat()}; commit: {commit}\n"
         f"- command: python benchmarks/linear_mechanism.py --seeds {args.seeds} "
         f"--steps {args.steps}\n\n"

@@ -39,7 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from provenance import git_commit  # noqa: E402
+from provenance import cpu_model, git_commit  # noqa: E402
 
 from disentangle_bench.data.ground_truth import GroundTruthData  # noqa: E402
 from disentangle_bench.metrics import (  # noqa: E402
@@ -121,7 +121,7 @@ def hardware() -> dict:
 
     return {
         "machine": platform.machine(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": cpu_model(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,

@@ -40,20 +40,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from provenance import git_commit  # noqa: E402
+from provenance import cpu_model, git_commit  # noqa: E402
 
 
 def hardware() -> dict:
     import torch
 
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     memory = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -62,7 +54,7 @@ def hardware() -> dict:
     except OSError:
         pass
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "memory": memory,
         "torch_threads": torch.get_num_threads(),

@@ -131,3 +131,34 @@ def distribution(entry: Entry) -> str:
 
 def short_hash(entry: Entry) -> str:
     return entry.content_hash.removeprefix("sha256:")[:12]
+
+
+SUBMISSION_COLUMNS = (
+    "method",
+    "file",
+    "model",
+    "distribution",
+    "hyperparameters",
+    "training",
+    "runs",
+    "project version",
+    "content hash",
+)
+
+
+def submission_cells(
+    entry: Entry, esc: Callable[..., str], code: Callable[[str], str]
+) -> list[str]:
+    """One submission's cells, in ``SUBMISSION_COLUMNS`` order, escaped with ``esc``; ``code``
+    marks up the content hash as code."""
+    return [
+        esc(entry.label),
+        esc(entry.source),
+        esc(entry.method["model"]),
+        esc(distribution(entry)),
+        esc(hyperparameters(entry), 300),
+        esc(training(entry)),
+        str(entry.runs),
+        esc(joined(entry.project_versions)),
+        code(esc(short_hash(entry))),
+    ]

@@ -84,17 +84,7 @@ def _code(text: str) -> str:
 
 
 def _submissions(board: Leaderboard) -> list[str]:
-    columns = [
-        "method",
-        "file",
-        "model",
-        "distribution",
-        "hyperparameters",
-        "training",
-        "runs",
-        "project version",
-        "content hash",
-    ]
+    columns = fmt.SUBMISSION_COLUMNS
     parts = [
         '<div class="wide">',
         '<table class="submissions">',
@@ -102,17 +92,7 @@ def _submissions(board: Leaderboard) -> list[str]:
         "<tbody>",
     ]
     for entry in board.entries:
-        cells = [
-            esc(entry.label),
-            esc(entry.source),
-            esc(entry.method["model"]),
-            esc(fmt.distribution(entry)),
-            esc(fmt.hyperparameters(entry), 300),
-            esc(fmt.training(entry)),
-            str(entry.runs),
-            esc(fmt.joined(entry.project_versions)),
-            f"<code>{esc(fmt.short_hash(entry))}</code>",
-        ]
+        cells = fmt.submission_cells(entry, esc, lambda text: f"<code>{text}</code>")
         parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     parts += ["</tbody>", "</table>", "</div>"]
     return parts

@@ -47,38 +47,9 @@ def render_markdown(board: Leaderboard) -> str:
     if not board.entries:
         lines += ["No submissions yet.", ""]
         return "\n".join(lines)
-    lines += [
-        _row(
-            [
-                "method",
-                "file",
-                "model",
-                "distribution",
-                "hyperparameters",
-                "training",
-                "runs",
-                "project version",
-                "content hash",
-            ]
-        ),
-        "|" + "---|" * 9,
-    ]
+    lines += [_row(list(fmt.SUBMISSION_COLUMNS)), "|" + "---|" * len(fmt.SUBMISSION_COLUMNS)]
     for entry in board.entries:
-        lines.append(
-            _row(
-                [
-                    esc(entry.label),
-                    esc(entry.source),
-                    esc(entry.method["model"]),
-                    esc(fmt.distribution(entry)),
-                    esc(fmt.hyperparameters(entry), 300),
-                    esc(fmt.training(entry)),
-                    str(entry.runs),
-                    esc(fmt.joined(entry.project_versions)),
-                    f"`{fmt.short_hash(entry)}`",
-                ]
-            )
-        )
+        lines.append(_row(fmt.submission_cells(entry, esc, lambda text: f"`{text}`")))
     lines += ["", "## Results", ""]
     for table in board.tables:
         lines.append(f"- [{fmt.table_title(table, esc)}](#{table.anchor})")

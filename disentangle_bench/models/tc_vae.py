@@ -11,8 +11,7 @@ import math
 
 import torch
 
-from disentangle_bench.models.checks import non_negative
-from disentangle_bench.models.vae import GaussianVAE
+from disentangle_bench.models.vae import BetaVAE
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -52,22 +51,11 @@ def total_correlation(
     return (log_qz - log_prod_marginals).mean()
 
 
-class BetaTCVAE(GaussianVAE):
-    """beta-TCVAE: regulariser ``KL + (beta - 1) * TC`` (disentanglement_lib ``BetaTCVAE``)."""
+class BetaTCVAE(BetaVAE):
+    """beta-TCVAE: regulariser ``KL + (beta - 1) * TC`` (disentanglement_lib ``BetaTCVAE``);
+    beta-VAE's hyperparameters, another regulariser."""
 
     name = "beta_tc_vae"
-
-    def __init__(
-        self,
-        observation_shape: tuple[int, int, int],
-        num_latent: int = 10,
-        beta: float = 1.0,
-        architecture: str = "conv",
-        reconstruction: str = "bernoulli",
-    ) -> None:
-        beta_ = non_negative("beta", beta)
-        super().__init__(observation_shape, num_latent, architecture, reconstruction)
-        self.beta = beta_
 
     def regularizer(self, kl, mean, log_var, z, step):  # noqa: D102 - documented on the class
         tc = total_correlation(z, mean, log_var)
