@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from provenance import cpu_model, git_commit
 
-from disentangle_bench.diagnostics.mechanism import as_dicts, linear_mechanism, summarise
+from disentangle_bench.evidence.mechanism import as_dicts, linear_mechanism, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 

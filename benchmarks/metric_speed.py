@@ -42,12 +42,15 @@ sys.path.insert(0, str(ROOT))
 from provenance import cpu_model, git_commit  # noqa: E402
 
 from disentangle_bench.data.ground_truth import GroundTruthData  # noqa: E402
+from disentangle_bench.diagnostics.plugin import BUILTIN as DIAGNOSTIC_BUILTINS  # noqa: E402
 from disentangle_bench.metrics import (  # noqa: E402
-    BUILTIN,
     FAST_VARIANTS,
     dci,
     generate_batch_factor_code,
 )
+from disentangle_bench.metrics.plugin import BUILTIN as METRIC_BUILTINS  # noqa: E402
+
+BUILTIN = (*METRIC_BUILTINS, *DIAGNOSTIC_BUILTINS)
 
 # The mechanistic diagnostics are not disentanglement_lib metrics and have no fast variant.
 DIAGNOSTICS = ("jacobian_orthogonality", "principal_alignment")

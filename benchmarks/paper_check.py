@@ -38,8 +38,8 @@ from scipy.stats import mannwhitneyu
 
 from disentangle_bench.diagnostics.matching import matched_noise_eps, mean_change_norm
 from disentangle_bench.perturbations import ObliqueStripes
+from disentangle_bench.pipeline.running import run_experiment
 from disentangle_bench.registry import Registry
-from disentangle_bench.running import run_experiment
 
 SETTINGS = {
     "reduced": {"dataset": "dsprites_small", "steps": 2000, "learning_rate": 5e-4},

@@ -6,7 +6,8 @@ Usage (``benchmarks/gpu_train_check.sh`` wraps it)::
         [--mixed-precision bf16|fp16] [--models beta_vae,factor_vae] [--batch-size 64]
         [--threads N]
 
-Each model trains through the real trainer (:func:`disentangle_bench.training.train`: sampler,
+Each model trains through the real trainer (:func:`disentangle_bench.pipeline.training.train`:
+sampler,
 optimisers, logging, one checkpoint at the end) on ``--dataset`` (default ``dsprites_small``)
 with the standard conv architecture and 10 latents. A few warm-up steps run first (allocations,
 cuDNN autotuning); steps/s is measured over the following ``--steps`` steps, final checkpoint
@@ -33,10 +34,10 @@ sys.path.insert(0, str(ROOT))
 
 from provenance import cpu_model, git_commit  # noqa: E402
 
-from disentangle_bench.device import describe_device, resolve_device  # noqa: E402
-from disentangle_bench.models import BUILTIN  # noqa: E402
+from disentangle_bench.models.plugin import BUILTIN  # noqa: E402
+from disentangle_bench.pipeline.training import TrainingConfig, train  # noqa: E402
 from disentangle_bench.registry import Registry  # noqa: E402
-from disentangle_bench.training import TrainingConfig, train  # noqa: E402
+from disentangle_bench.util.device import describe_device, resolve_device  # noqa: E402
 
 
 def hardware(device: torch.device) -> dict:

@@ -2,7 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from disentangle_bench.hookspecs import hookimpl
+from disentangle_bench.registry.hookspecs import hookimpl
 
 try:
     __version__ = version("disentangle-bench")

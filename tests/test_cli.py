@@ -29,21 +29,25 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 def test_plugins_list_shows_every_kind_with_its_origin(capsys):
     assert main(["plugins", "list"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split() == ["KIND", "NAME", "PLUGIN", "DISTRIBUTION"]
+    assert out.splitlines()[0].split() == ["KIND", "NAME", "PLUGIN", "MODULE", "DISTRIBUTION"]
     for kind, name in [
         ("datasets", "dsprites_small"),
         ("perturbations", "noise"),
         ("models", "beta_vae"),
         ("metrics", "mig"),
     ]:
-        assert any(line.split()[:3] == [kind, name, "builtin"] for line in out.splitlines())
+        assert any(
+            line.split()[:2] == [kind, name] and line.split()[2].startswith("disentangle_bench.")
+            for line in out.splitlines()
+        )
 
 
 def test_plugins_list_json(capsys):
     assert main(["plugins", "list", "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)
     mig = next(e for e in entries if e["name"] == "mig")
-    assert mig["kind"] == "metrics" and mig["plugin"] == "builtin"
+    assert mig["kind"] == "metrics" and mig["plugin"] == "disentangle_bench.metrics.plugin"
+    assert mig["module"] == "disentangle_bench.metrics.mig"
     assert mig["distribution"].startswith("disentangle-bench ")
 
 

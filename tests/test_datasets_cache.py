@@ -26,7 +26,7 @@ from disentangle_bench.data.storage import (
     load_or_build,
     pack_images,
 )
-from disentangle_bench.errors import DataError
+from disentangle_bench.util.errors import DataError
 
 
 @pytest.fixture(autouse=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from disentangle_bench.data import BUILTIN
 from disentangle_bench.data.ground_truth import ArrayGroundTruthData, GroundTruthData
 from disentangle_bench.data.hub import value_grid_of
+from disentangle_bench.data.plugin import BUILTIN
 from disentangle_bench.data.shapes3d import ProceduralShapes3DSmall
 from disentangle_bench.perturbations import MatchedNoise
 from disentangle_bench.registry import Registry
@@ -62,4 +62,4 @@ def test_every_builtin_dataset_is_registered_with_a_valid_name():
     assert {factory.name for factory in BUILTIN} == expected
     for factory in BUILTIN:
         assert issubclass(factory, GroundTruthData)
-        assert registry.get("datasets", factory.name).plugin == "builtin"
+        assert registry.get("datasets", factory.name).plugin == "disentangle_bench.data.plugin"

@@ -17,7 +17,7 @@ from disentangle_bench.data.dsprites_variants import (
 )
 from disentangle_bench.data.png import encode_png
 from disentangle_bench.data.xysquares import XYSquares
-from disentangle_bench.errors import DataError
+from disentangle_bench.util.errors import DataError
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from disentangle_bench.cli import main
-from disentangle_bench.evaluation import run_dataset, run_model
+from disentangle_bench.pipeline.evaluation import run_dataset, run_model
 from disentangle_bench.registry import Registry
 
 TINY = Path(__file__).parent / "configs" / "tiny.gin"

@@ -19,9 +19,9 @@ from disentangle_bench.data.dsprites_variants import ColorDSprites
 from disentangle_bench.data.ground_truth import content_fingerprint
 from disentangle_bench.data.hub import HubDataset, download, export_dataset, publish_directory
 from disentangle_bench.data.png import decode_png, encode_png
-from disentangle_bench.errors import ConfigError, DataError
 from disentangle_bench.perturbations import MatchedNoise
 from disentangle_bench.registry import Registry
+from disentangle_bench.util.errors import ConfigError, DataError
 
 NAMES = ("shape", "scale", "orientation", "position_x", "position_y")
 

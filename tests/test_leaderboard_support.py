@@ -1,6 +1,7 @@
 """Synthetic ``bench run`` records and submissions for the leaderboard tests (no tests here).
 
-The records have the layout ``disentangle_bench.running.execute_run`` writes; their fingerprints
+The records have the layout ``disentangle_bench.pipeline.running.execute_run`` writes; their
+fingerprints
 are made up, so they are for tests where the fingerprint check against the registry is not under
 test (the real-run tests cover that).
 """

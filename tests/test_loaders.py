@@ -22,8 +22,8 @@ from disentangle_bench.data.loaders import (
     Shapes3DFile,
 )
 from disentangle_bench.data.shapes3d import ProceduralShapes3DSmall
-from disentangle_bench.errors import DataError
 from disentangle_bench.perturbations import MatchedNoise
+from disentangle_bench.util.errors import DataError
 
 SIZES = (3, 2, 4, 2, 2)  # a tiny dSprites-like grid: 96 images
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from disentangle_bench.diagnostics.mechanism import linear_conditions, linear_mechanism
+from disentangle_bench.evidence.mechanism import linear_conditions, linear_mechanism
 
 
 def test_conditions_keep_the_factors_and_match_the_perturbation_norms():
@@ -16,7 +16,7 @@ def test_conditions_keep_the_factors_and_match_the_perturbation_norms():
     for data in conditions.values():
         assert data.factors_num_values == (10, 10, 10, 10)
         assert data.observation_shape == (1, 1, 32)
-    from disentangle_bench.diagnostics.mechanism import mean_perturbation_norm
+    from disentangle_bench.evidence.mechanism import mean_perturbation_norm
 
     base = conditions["original"]
     structural = mean_perturbation_norm(base, conditions["linear_mix"])

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from dlib_fixtures import cases, parity
 
+from disentangle_bench.diagnostics.plugin import BUILTIN as DIAGNOSTIC_BUILTINS
 from disentangle_bench.metrics import (
-    BUILTIN,
     DCI,
     IRS,
     MIG,
@@ -32,6 +32,9 @@ from disentangle_bench.metrics import (
     sap_score,
     unsupervised_metrics,
 )
+from disentangle_bench.metrics.plugin import BUILTIN as METRIC_BUILTINS
+
+BUILTIN = (*METRIC_BUILTINS, *DIAGNOSTIC_BUILTINS)
 
 SMALL = {
     "beta_vae_sklearn": {"batch_size": 4, "num_train": 10, "num_eval": 5},

@@ -9,9 +9,8 @@ import gin
 import numpy as np
 import pytest
 
-from disentangle_bench.config import parse_gin
+from disentangle_bench.diagnostics.plugin import BUILTIN as DIAGNOSTIC_BUILTINS
 from disentangle_bench.metrics import (
-    BUILTIN,
     FAST_VARIANTS,
     DownstreamTask,
     gradient_boosting_classifier,
@@ -20,7 +19,11 @@ from disentangle_bench.metrics import (
     make_predictor_fn,
     prune_dims,
 )
+from disentangle_bench.metrics.plugin import BUILTIN as METRIC_BUILTINS
+from disentangle_bench.pipeline.config import parse_gin
 from disentangle_bench.registry import Registry
+
+BUILTIN = (*METRIC_BUILTINS, *DIAGNOSTIC_BUILTINS)
 
 # unsupervised_study_v1's metric configs (disentanglement_lib config/unsupervised_study_v1/
 # metric_configs/*.gin), without the evaluation runner's own lines.

@@ -10,7 +10,6 @@ import pytest
 import torch
 from dlib_fixtures import cases, parity
 
-from disentangle_bench.errors import DataError
 from disentangle_bench.metrics import (
     MIG,
     FactorVAEScore,
@@ -19,12 +18,13 @@ from disentangle_bench.metrics import (
     obtain_representation,
 )
 from disentangle_bench.metrics.factor_vae import _variance_codes
-from disentangle_bench.representation import (
+from disentangle_bench.pipeline.representation import (
     CallableRepresentation,
     TorchRepresentation,
     model_representation,
     representation_function,
 )
+from disentangle_bench.util.errors import DataError
 
 # torch 2.13 deprecates TorchScript; loading existing TorchScript files is what is tested here.
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")

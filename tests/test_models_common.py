@@ -10,11 +10,9 @@ import pytest
 import torch
 
 from disentangle_bench.data.ground_truth import ArrayGroundTruthData
-from disentangle_bench.errors import ConfigError
-from disentangle_bench.models import BUILTIN
-from disentangle_bench.registry import Registry
-from disentangle_bench.sampling import make_sampler
-from disentangle_bench.training import (
+from disentangle_bench.data.sampling import make_sampler
+from disentangle_bench.models.plugin import BUILTIN
+from disentangle_bench.pipeline.training import (
     CHECKPOINT_FILE,
     LOSS_LOG_FILE,
     RECONSTRUCTIONS_FILE,
@@ -25,6 +23,8 @@ from disentangle_bench.training import (
     to_model_input,
     train,
 )
+from disentangle_bench.registry import Registry
+from disentangle_bench.util.errors import ConfigError
 
 CPU = torch.device("cpu")
 MODELS = {cls.name: cls for cls in BUILTIN}
@@ -107,7 +107,7 @@ def read_png_size(path):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_a_tiny_cpu_training_run_through_the_trainer(name, tmp_path):
-    from disentangle_bench.training import save_figures
+    from disentangle_bench.pipeline.training import save_figures
 
     torch.manual_seed(0)
     model = MODELS[name]((64, 64, 1), num_latent=2)

@@ -7,8 +7,8 @@ from pathlib import Path
 import gin
 import pytest
 
-import disentangle_bench.experiment  # noqa: F401 - registers the `experiment` configurable
-from disentangle_bench.config import parse_gin
+import disentangle_bench.pipeline.experiment  # noqa: F401 - registers the `experiment` configurable
+from disentangle_bench.pipeline.config import parse_gin
 from disentangle_bench.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent / "gin_configs" / "models"

@@ -13,7 +13,7 @@ from disentangle_bench.models.discriminator import (
     discriminator_loss,
     shuffle_codes,
 )
-from disentangle_bench.training import TrainingConfig, backward, compute_losses
+from disentangle_bench.pipeline.training import TrainingConfig, backward, compute_losses
 
 REL = 1e-5
 

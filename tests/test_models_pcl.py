@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from disentangle_bench.data.ground_truth import ArrayGroundTruthData
+from disentangle_bench.data.sampling import make_sampler
 from disentangle_bench.models import PCL
-from disentangle_bench.sampling import make_sampler
-from disentangle_bench.training import (
+from disentangle_bench.pipeline.training import (
     TrainingConfig,
     configure_optimizers,
     optimization_step,

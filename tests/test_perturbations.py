@@ -10,7 +10,6 @@ from disentangle_bench.data.dsprites import ProceduralDSpritesSmall
 from disentangle_bench.data.ground_truth import ArrayGroundTruthData
 from disentangle_bench.data.linear import LinearData
 from disentangle_bench.diagnostics.probe import all_observations, linear_probe_r2
-from disentangle_bench.errors import DataError
 from disentangle_bench.perturbations import (
     ExternalPerturbation,
     LinearMix,
@@ -18,6 +17,7 @@ from disentangle_bench.perturbations import (
     ObliqueStripes,
 )
 from disentangle_bench.registry import Registry
+from disentangle_bench.util.errors import DataError
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,13 @@ import pytest
 from dlib_fixtures import parity
 
 from disentangle_bench.data.linear import LinearData
+from disentangle_bench.diagnostics.principal_alignment import (
+    PrincipalAlignment,
+    alignment_to_basis,
+    principal_alignment,
+)
 from disentangle_bench.diagnostics.probe import all_observations
 from disentangle_bench.diagnostics.steps import axis_steps, principal_directions, select_factors
-from disentangle_bench.metrics import PrincipalAlignment, alignment_to_basis, principal_alignment
 from disentangle_bench.perturbations.linear_mix import LinearMix
 from disentangle_bench.registry import Registry
 

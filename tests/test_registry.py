@@ -11,8 +11,8 @@ import pytest
 
 import disentangle_bench
 from disentangle_bench import hookimpl
-from disentangle_bench.errors import ConfigError, PluginError, UnknownPluginError
 from disentangle_bench.registry import Registry
+from disentangle_bench.util.errors import ConfigError, PluginError, UnknownPluginError
 
 
 def make_plugin(**hooks):
@@ -84,7 +84,7 @@ def test_builtins_are_registered_through_the_hooks():
     }
     assert "mig" in registry.names("metrics")
     entry = registry.get("models", "beta_vae")
-    assert entry.plugin == "builtin"
+    assert entry.plugin == "disentangle_bench.models.plugin"
     assert entry.distribution.startswith("disentangle-bench ")
 
 
@@ -173,8 +173,10 @@ def test_name_clash_names_both_plugins():
     clash = make_plugin(register_models=[type("Impostor", (), {"name": "beta_vae"})])
     with pytest.raises(PluginError) as error:
         Registry(plugins=[clash])
-    assert "model name 'beta_vae' is registered twice" in str(error.value)
-    assert "plugin 'builtin' (distribution disentangle-bench" in str(error.value)
+    assert "plugin name 'beta_vae' is registered twice" in str(error.value)
+    assert "plugin 'disentangle_bench.models.plugin' (distribution disentangle-bench" in str(
+        error.value
+    )
     assert "plugin 'SimpleNamespace' (distribution (not installed))" in str(error.value)
 
 
@@ -237,3 +239,129 @@ def test_runtime_arguments_cannot_be_bound_in_gin():
     Registry()
     with pytest.raises(ValueError, match="observation_shape"):
         gin.parse_config("beta_vae.observation_shape = (64, 64, 3)")
+
+
+class NamedMetric:
+    """A metric plugin object with a configurable name (the name is what the clash tests vary)."""
+
+    def __init__(self, **kwargs):
+        pass
+
+    def __call__(self, ground_truth_data, representation_function, random_state):
+        return {"score": 0.0}
+
+
+def _metric_named(name):
+    return type(f"Metric_{name}", (NamedMetric,), {"name": name})
+
+
+@pytest.mark.parametrize(
+    "name, other",
+    [("noise", "perturbation 'noise'"), ("train", "gin configurable 'train'")],
+)
+def test_names_are_unique_across_kinds_and_the_runner(name, other):
+    with pytest.raises(PluginError) as error:
+        Registry(plugins=[make_plugin(register_metrics=[_metric_named(name)])])
+    message = str(error.value)
+    assert "\n" not in message
+    assert "SimpleNamespace" in message and "(not installed)" in message
+    if name == "noise":  # both plugins and their distributions are named
+        assert "perturbation by plugin 'disentangle_bench.perturbations.plugin'" in message
+        assert "metric by plugin 'SimpleNamespace'" in message
+    else:
+        assert "disentangle-bench's own gin configurable 'train'" in message
+
+
+def test_a_cross_kind_clash_stops_bench_with_one_line(tmp_path, monkeypatch, capsys):
+    module = tmp_path / "clashing_metric.py"
+    module.write_text(
+        "from disentangle_bench import hookimpl\n"
+        "class Noise:\n"
+        "    name = 'noise'\n"
+        "    def __call__(self, data, representation, random_state):\n"
+        "        return {'score': 0.0}\n"
+        "@hookimpl\n"
+        "def register_metrics():\n"
+        "    return [Noise]\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("DISENTANGLE_BENCH_PLUGINS", "clashing_metric")
+    from disentangle_bench.cli import main
+
+    assert main(["plugins", "list"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "'noise'" in err and "clashing_metric" in err and "perturbations.plugin" in err
+
+
+def test_reserved_names_cover_every_runner_configurable():
+    """Every gin configurable the runner registers is reserved (gin's registry, read in a test)."""
+    import gin.config
+
+    import disentangle_bench.metrics  # noqa: F401 - registers the metric helpers
+    import disentangle_bench.pipeline.evaluation  # noqa: F401
+    import disentangle_bench.pipeline.experiment  # noqa: F401
+    import disentangle_bench.pipeline.training  # noqa: F401
+    import disentangle_bench.sweeping.study  # noqa: F401
+    from disentangle_bench.registry import RESERVED_GIN_NAMES
+
+    own = {
+        selector.split(".")[-1]
+        for selector, configurable in gin.config._REGISTRY.items()
+        if getattr(configurable.wrapped, "__module__", "").startswith("disentangle_bench.")
+        and not selector.startswith(("datasets.", "perturbations.", "models.", "metrics."))
+    }
+    assert own, "no configurables found: the test reads the wrong registry"
+    assert own <= RESERVED_GIN_NAMES
+
+
+def test_hooks_run_through_pluggy_in_tryfirst_order(monkeypatch):
+    calls = []
+
+    class First:
+        @hookimpl(tryfirst=True)
+        def register_metrics(self):
+            calls.append("first")
+            return [_metric_named("first_metric")]
+
+    class Last:
+        @hookimpl(trylast=True)
+        def register_metrics(self):
+            calls.append("last")
+            return [_metric_named("last_metric")]
+
+    registry = Registry(plugins=[Last(), First()])
+    assert calls == ["first", "last"]
+    assert registry.get("metrics", "first_metric").plugin == "First"
+    assert registry.get("metrics", "last_metric").plugin == "Last"
+
+
+def test_hook_wrappers_are_refused_with_one_message():
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def register_metrics(self):
+            return (yield)
+
+    with pytest.raises(PluginError, match="hook wrapper") as error:
+        Registry(plugins=[Wrapper()])
+    assert "'Wrapper'" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_raising_hook_names_its_plugin():
+    class Broken:
+        @hookimpl
+        def register_models(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(PluginError, match=r"'Broken'.*register_models\(\) raised RuntimeError"):
+        Registry(plugins=[Broken()])
+
+
+def test_trace_prints_every_hook_call_and_its_names(monkeypatch, capsys):
+    monkeypatch.setenv("DISENTANGLE_BENCH_TRACE_PLUGINS", "1")
+    Registry(plugins=[make_plugin(register_metrics=[_metric_named("traced_metric")])])
+    err = capsys.readouterr().err
+    for hook in ("register_datasets", "register_perturbations", "register_models"):
+        assert f"[plugins] {hook}() -> " in err
+    assert "[plugins] register_metrics() SimpleNamespace: traced_metric" in err
+    assert "register_models() disentangle_bench.models.plugin: beta_vae" in err

@@ -7,14 +7,14 @@ import pytest
 import torch
 
 from disentangle_bench.data.ground_truth import ArrayGroundTruthData
-from disentangle_bench.errors import ConfigError, PluginError
-from disentangle_bench.sampling import (
+from disentangle_bench.data.sampling import (
     NaturalPairSampler,
     SingleSampler,
     WeakPairSampler,
     make_sampler,
 )
-from disentangle_bench.training import to_model_input
+from disentangle_bench.pipeline.training import to_model_input
+from disentangle_bench.util.errors import ConfigError, PluginError
 
 SIZES = (3, 4, 5, 32)
 

@@ -18,8 +18,8 @@ from disentangle_bench.data.shapes3d import (
     ProceduralShapes3DSmall,
     hue_to_rgb,
 )
-from disentangle_bench.errors import ConfigError
 from disentangle_bench.registry import Registry
+from disentangle_bench.util.errors import ConfigError
 
 FLOOR, WALL, OBJECT = 0, 1, 2
 

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from disentangle_bench.errors import BenchError
-from disentangle_bench.progress import Progress, format_duration
-from disentangle_bench.summary import ResultsTable, load_run_record, mean_and_sd
+from disentangle_bench.pipeline.summary import ResultsTable, load_run_record, mean_and_sd
+from disentangle_bench.util.errors import BenchError
+from disentangle_bench.util.progress import Progress, format_duration
 
 
 def record(condition: str, seed: int, score: float) -> dict:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from disentangle_bench.cli import main
-from disentangle_bench.errors import ConfigError
 from disentangle_bench.registry import Registry
 from disentangle_bench.sweeping.sweep import load_study
+from disentangle_bench.util.errors import ConfigError
 
 ROOT = Path(__file__).parent.parent
 TINY_STUDY = str(Path(__file__).parent / "configs" / "sweep_tiny.gin")

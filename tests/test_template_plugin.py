@@ -54,6 +54,7 @@ def test_template_plugin_is_listed_and_trained_by_bench_run(tmp_path):
         "kind": "models",
         "name": "template_vae",
         "plugin": "template_model",
+        "module": "bench_template_model",
         "distribution": "disentangle-bench-template-model 0.1.0",
     }
 

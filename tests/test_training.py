@@ -12,7 +12,7 @@ import torch
 
 from disentangle_bench.data.ground_truth import ArrayGroundTruthData
 from disentangle_bench.models.vae import BetaVAE
-from disentangle_bench.training import (
+from disentangle_bench.pipeline.training import (
     CHECKPOINT_FILE,
     LOSS_LOG_FILE,
     TrainingConfig,
@@ -193,8 +193,8 @@ def test_checkpoints_of_the_single_optimiser_format_still_resume(tmp_path):
 
 
 def test_pair_model_on_a_dataset_that_cannot_make_its_pairs_fails_before_training(tmp_path):
-    from disentangle_bench.errors import ConfigError
     from disentangle_bench.models import AdaGVAE
+    from disentangle_bench.util.errors import ConfigError
 
     model = AdaGVAE((64, 64, 1), num_latent=2, k=3)
     with pytest.raises(ConfigError, match="k=3 differing factors need at least 3"):
@@ -242,7 +242,7 @@ def test_config_rejects_unknown_mixed_precision():
 
 
 def test_bench_run_trains_a_pair_model_and_writes_the_figures(tmp_path):
-    from disentangle_bench.running import run_experiment
+    from disentangle_bench.pipeline.running import run_experiment
 
     gin_file = tmp_path / "slow.gin"
     gin_file.write_text(
@@ -267,7 +267,7 @@ def test_bench_run_trains_a_pair_model_and_writes_the_figures(tmp_path):
 
 
 def decode_png(payload):
-    """Width, height, colour type and pixels of a PNG written by disentangle_bench.images."""
+    """Width, height, colour type and pixels of a PNG written by disentangle_bench.util.images."""
     import struct
     import zlib
 
@@ -291,7 +291,7 @@ def decode_png(payload):
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_png_writer_round_trips(tmp_path, channels):
-    from disentangle_bench.images import write_png
+    from disentangle_bench.util.images import write_png
 
     image = np.random.RandomState(0).randint(0, 256, (5, 7, channels)).astype(np.uint8)
     write_png(tmp_path / "image.png", image)
@@ -300,7 +300,7 @@ def test_png_writer_round_trips(tmp_path, channels):
 
 def test_figures_for_vector_data_are_strips_on_the_datas_own_scale(tmp_path):
     from disentangle_bench.models import BetaVAE
-    from disentangle_bench.training import save_figures
+    from disentangle_bench.pipeline.training import save_figures
 
     values = np.random.RandomState(0).randn(16, 1, 1, 12).astype(np.float32) * 3.0
     data = ArrayGroundTruthData(values, ["a", "b"], (4, 4), binary=True)

@@ -120,7 +120,7 @@ def test_shapes3d_original_is_aligned_and_the_oblique_twin_is_not(full_grids, ep
 
 def test_cli_variance_report_with_an_eps_sweep(tmp_path, capsys):
     from disentangle_bench.cli import main
-    from disentangle_bench.images import decode_png
+    from disentangle_bench.util.images import decode_png
 
     prefix = tmp_path / "report"
     code = main(

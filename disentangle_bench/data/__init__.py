@@ -30,32 +30,13 @@ from disentangle_bench.data.procedural import ProceduralData
 from disentangle_bench.data.shapes3d import ProceduralShapes3D, ProceduralShapes3DSmall
 from disentangle_bench.data.xysquares import XYSquares
 
-#: The built-ins of this kind, handed to the hooks by disentangle_bench.builtin.
-BUILTIN = (
-    ProceduralDSprites,
-    ProceduralDSpritesSmall,
-    ColorDSprites,
-    NoisyDSprites,
-    ScreamDSprites,
-    ProceduralShapes3D,
-    ProceduralShapes3DSmall,
-    XYSquares,
-    DSpritesFile,
-    Shapes3DFile,
-    MPI3DToy,
-    MPI3DRealistic,
-    MPI3DReal,
-    HubDataset,
-    LinearData,
-)
-
 __all__ = [
-    "BUILTIN",
     "ArrayGroundTruthData",
     "ColorDSprites",
     "DSpritesFile",
     "GroundTruthData",
     "HubDataset",
+    "LinearData",
     "MPI3DReal",
     "MPI3DRealistic",
     "MPI3DToy",

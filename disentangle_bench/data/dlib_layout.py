@@ -34,8 +34,8 @@ import numpy as np
 from disentangle_bench.data.ground_truth import GroundTruthData, fingerprint_header
 from disentangle_bench.data.hub import METADATA_FILE, describe, uint8_chunks, value_grid_of
 from disentangle_bench.data.loaders import DSPRITES_FILE, SHAPES3D_FILES
-from disentangle_bench.errors import DataError
-from disentangle_bench.progress import Progress
+from disentangle_bench.util.errors import DataError
+from disentangle_bench.util.progress import Progress
 
 LAYOUTS = ("auto", "dsprites_npz", "shapes3d_h5", "shapes3d_npz")
 DSPRITES_LATENT_NAMES = ("color", "shape", "scale", "orientation", "posX", "posY")

@@ -32,7 +32,7 @@ import numpy as np
 
 from disentangle_bench.data.dsprites import DSPRITES_CITATION, ProceduralDSprites
 from disentangle_bench.data.ground_truth import GroundTruthData, derived_fingerprint
-from disentangle_bench.errors import DataError
+from disentangle_bench.util.errors import DataError
 
 SCREAM_FILE = "scream/scream.jpg"
 SCREAM_THUMBNAIL = (350, 274)  # (width, height) box, as disentanglement_lib

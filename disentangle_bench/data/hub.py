@@ -55,8 +55,8 @@ from disentangle_bench.data.storage import (
     load_entry,
 )
 from disentangle_bench.data.stored import StoredData
-from disentangle_bench.errors import DataError
-from disentangle_bench.progress import Progress
+from disentangle_bench.util.errors import DataError
+from disentangle_bench.util.progress import Progress
 
 FORMAT_VERSION = 1
 METADATA_FILE = "disentangle_bench.json"

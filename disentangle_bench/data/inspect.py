@@ -21,7 +21,7 @@ import numpy as np
 
 from disentangle_bench.data.ground_truth import GroundTruthData
 from disentangle_bench.data.hub import unwrap, value_grid_of
-from disentangle_bench.files import atomic_write
+from disentangle_bench.util.files import atomic_write
 
 GUTTER = 2
 GUTTER_VALUE = 128

@@ -13,7 +13,7 @@ Construction reads only the headers and labels and checks keys, shapes, dtypes a
 grid; the images are streamed once, at first use, into the on-disk cache (bit-packed for binary
 dSprites, uint8 memory maps otherwise), keyed by the file's path, size and modification time.
 Every problem with a file (missing, truncated, corrupt, wrong keys, shapes, dtypes or grid) is a
-:class:`~disentangle_bench.errors.DataError` that names the file and what is wrong.
+:class:`~disentangle_bench.util.errors.DataError` that names the file and what is wrong.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from disentangle_bench.data.dsprites import FACTOR_NAMES as DSPRITES_FACTORS
 from disentangle_bench.data.ground_truth import factor_bases
 from disentangle_bench.data.storage import CacheEntry, entry_directory, load_or_build, stable_key
 from disentangle_bench.data.stored import StoredData
-from disentangle_bench.errors import DataError
+from disentangle_bench.util.errors import DataError
 
 DATA_ENV = "DISENTANGLEMENT_LIB_DATA"
 DSPRITES_FILE = "dsprites/dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"

@@ -46,7 +46,7 @@ import torch
 from disentangle_bench.data.loaders import SHAPES3D_CITATION, SHAPES3D_FACTORS
 from disentangle_bench.data.procedural import ProceduralData
 from disentangle_bench.data.storage import cache_root, stable_key
-from disentangle_bench.files import atomic_write
+from disentangle_bench.util.files import atomic_write
 
 IMAGE_SIZE = 64
 SHAPE_NAMES = ("cube", "cylinder", "sphere", "capsule")

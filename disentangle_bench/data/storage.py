@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from disentangle_bench.errors import DataError
-from disentangle_bench.files import atomic_write_json
-from disentangle_bench.progress import Progress
+from disentangle_bench.util.errors import DataError
+from disentangle_bench.util.files import atomic_write_json
+from disentangle_bench.util.progress import Progress
 
 CACHE_ENV = "DISENTANGLE_BENCH_CACHE"
 CACHE_FORMAT_VERSION = 1

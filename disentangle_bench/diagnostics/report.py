@@ -17,9 +17,9 @@ import numpy as np
 
 from disentangle_bench.data.ground_truth import GroundTruthData
 from disentangle_bench.diagnostics.variance import VarianceStructure, local_variance_structure
-from disentangle_bench.errors import ConfigError
-from disentangle_bench.files import atomic_write, atomic_write_json, atomic_write_text
-from disentangle_bench.images import encode_png
+from disentangle_bench.util.errors import ConfigError
+from disentangle_bench.util.files import atomic_write, atomic_write_json, atomic_write_text
+from disentangle_bench.util.images import encode_png
 
 CELL = 16  # pixels per matrix entry in the figure
 GAP = 8

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from disentangle_bench.errors import BenchError
-from disentangle_bench.files import atomic_write_json, atomic_write_text
 from disentangle_bench.leaderboard.aggregate import aggregate
 from disentangle_bench.leaderboard.render_html import render_html
 from disentangle_bench.leaderboard.render_markdown import render_markdown
@@ -32,6 +30,8 @@ from disentangle_bench.leaderboard.submission import (
     submission_path,
 )
 from disentangle_bench.leaderboard.validation import check, load_submission
+from disentangle_bench.util.errors import BenchError
+from disentangle_bench.util.files import atomic_write_json, atomic_write_text
 
 README_FILE = "README.md"
 HTML_FILE = "index.html"

@@ -15,7 +15,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from disentangle_bench.errors import BenchError
+from disentangle_bench.util.errors import BenchError
 
 FORMAT = "disentangle-bench-submission"
 FORMAT_VERSION = 1

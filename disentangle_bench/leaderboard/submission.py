@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from disentangle_bench.errors import BenchError
 from disentangle_bench.leaderboard.schema import (
     FORMAT,
     FORMAT_VERSION,
@@ -22,6 +21,7 @@ from disentangle_bench.leaderboard.schema import (
     content_hash,
     sha256_hex,
 )
+from disentangle_bench.util.errors import BenchError
 
 RUN_RECORD_FILE = "run.json"
 SUBMISSIONS_DIR = "submissions"

@@ -1,5 +1,6 @@
-"""Disentanglement metrics with disentanglement_lib 1.5's semantics, plus fast variants and two
-mechanistic diagnostics (``jacobian_orthogonality``, ``principal_alignment``).
+"""Disentanglement metrics with disentanglement_lib 1.5's semantics, plus fast variants and the
+decoder-Jacobian diagnostic ``jacobian_orthogonality`` (``principal_alignment`` lives in
+:mod:`disentangle_bench.diagnostics`, registered as a metric by its plugin module).
 
 Every metric is a plugin factory (``name``, hyperparameters as keyword arguments, gin-bindable
 under the name) whose instances are called as ``metric(ground_truth_data,
@@ -47,11 +48,6 @@ from disentangle_bench.metrics.modularity_explicitness import (
     modularity,
     modularity_explicitness,
 )
-from disentangle_bench.metrics.principal_alignment import (
-    PrincipalAlignment,
-    alignment_to_basis,
-    principal_alignment,
-)
 from disentangle_bench.metrics.sap_score import (
     SAPScore,
     compute_avg_diff_top_two,
@@ -79,25 +75,6 @@ from disentangle_bench.metrics.utils import (
     obtain_representation,
 )
 
-#: The built-ins of this kind, handed to the hooks by disentangle_bench.builtin.
-BUILTIN = (
-    BetaVAESklearn,
-    FactorVAEScore,
-    MIG,
-    DCI,
-    SAPScore,
-    ModularityExplicitness,
-    IRS,
-    UnsupervisedMetrics,
-    DownstreamTask,
-    DownstreamTaskLogisticRegression,
-    DownstreamTaskBoostedTrees,
-    DCIFast,
-    DownstreamTaskBoostedTreesFast,
-    JacobianOrthogonality,
-    PrincipalAlignment,
-)
-
 #: Names of the variants that are not disentanglement_lib's computation (never report them as
 #: the reference score).
 FAST_VARIANTS = {
@@ -106,7 +83,6 @@ FAST_VARIANTS = {
 }
 
 __all__ = [
-    "BUILTIN",
     "DCI",
     "FAST_VARIANTS",
     "IRS",
@@ -120,10 +96,8 @@ __all__ = [
     "FactorVAEScore",
     "JacobianOrthogonality",
     "ModularityExplicitness",
-    "PrincipalAlignment",
     "SAPScore",
     "UnsupervisedMetrics",
-    "alignment_to_basis",
     "beta_vae_features",
     "beta_vae_sklearn",
     "completeness",
@@ -164,7 +138,6 @@ __all__ = [
     "modularity_explicitness",
     "normalize_data",
     "obtain_representation",
-    "principal_alignment",
     "prune_dims",
     "sap_score",
     "scalable_disentanglement_score",

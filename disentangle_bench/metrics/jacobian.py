@@ -13,8 +13,9 @@ whose posterior mean varies over the data, ``Var_x[mu_j(x)] > active_variance_th
 (0.01).
 
 It needs the model, not only its codes: the representation function must expose ``.model`` with
-``encode(x)`` and ``decode(z)`` (``disentangle_bench.representation.representation_function(model)``
-and the ``bench run`` / ``bench evaluate`` runners provide that). Not part of disentanglement_lib.
+``encode(x)`` and ``decode(z)``
+(``disentangle_bench.pipeline.representation.representation_function(model)``; the ``bench run``
+and ``bench evaluate`` runners provide that). Not part of disentanglement_lib.
 """
 
 from __future__ import annotations
@@ -149,7 +150,8 @@ class JacobianOrthogonality:
             raise ValueError(
                 "jacobian_orthogonality needs the model's decoder: pass a representation "
                 "function built from a model with encode() and decode() "
-                "(disentangle_bench.representation.representation_function(model)), not only "
+                "(disentangle_bench.pipeline.representation.representation_function(model)), "
+                "not only "
                 "an encoder"
             )
         codes, _ = generate_batch_factor_code(

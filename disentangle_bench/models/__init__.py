@@ -22,22 +22,7 @@ from disentangle_bench.models.tc_vae import BetaTCVAE
 from disentangle_bench.models.vae import AnnealedVAE, BetaVAE, GaussianVAE
 from disentangle_bench.models.weak import AdaGVAE
 
-#: The built-ins of this kind, handed to the hooks by disentangle_bench.builtin.
-BUILTIN = (
-    BetaVAE,
-    AnnealedVAE,
-    FactorVAE,
-    BetaTCVAE,
-    DIPVAEI,
-    DIPVAEII,
-    Autoencoder,
-    SlowVAE,
-    AdaGVAE,
-    PCL,
-)
-
 __all__ = [
-    "BUILTIN",
     "PCL",
     "AdaGVAE",
     "AnnealedVAE",

@@ -6,7 +6,7 @@ minimises ``-(0.5 mean log p(z)[:, 0] + 0.5 mean log p(shuffled z)[:, 1])``. Two
 step on the same batch: the VAE's (the training config's) on encoder and decoder, the
 discriminator's (lr 1e-4, betas 0.5 / 0.9 by default, disentanglement_lib's) on the
 discriminator. The model uses the trainer's multi-optimiser extension of the model contract
-(``configure_optimizers`` + ``training_losses``, see :mod:`disentangle_bench.hookspecs`).
+(``configure_optimizers`` + ``training_losses``, see :mod:`disentangle_bench.registry.hookspecs`).
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 Temporal Sparse Coding").
 
 Trained on natural pairs ``(x_0, x_1)`` whose factors move by sparse, Laplace-distributed
-transitions (:class:`disentangle_bench.sampling.NaturalPairSampler`). Prior ``p(z_0) = N(0, I)``
-and transition prior ``p(z_1 | z_0) = prod_i (alpha / 2) exp(-alpha |z_1i - z_0i|)``
+transitions (:class:`disentangle_bench.data.sampling.NaturalPairSampler`). Prior
+``p(z_0) = N(0, I)`` and transition prior
+``p(z_1 | z_0) = prod_i (alpha / 2) exp(-alpha |z_1i - z_0i|)``
 (``alpha = rate_prior``). The paper's objective for one direction is::
 
     -log p(x_0 | z_0) - log p(x_1 | z_1) + beta KL(q(z_0|x_0) || N(0, I))

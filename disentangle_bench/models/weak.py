@@ -2,8 +2,9 @@
 Compromises"), as disentanglement_lib's ``GroupVAEArgmax`` (``methods/weak/weak_vae.py``).
 
 Trained on pairs ``(x_1, x_2)`` whose factors differ in ``k`` factors
-(:class:`disentangle_bench.sampling.WeakPairSampler`; ``k = -1``: a random k per pair, uniform in
-1 .. F-1, the paper's "k = Rnd"). Both images are encoded; for each pair and latent dimension
+(:class:`disentangle_bench.data.sampling.WeakPairSampler`; ``k = -1``: a random k per pair,
+uniform in 1 .. F-1, the paper's "k = Rnd"). Both images are encoded; for each pair and latent
+dimension
 ``delta_j = KL(q(z_j|x_1) || q(z_j|x_2))``. Dimensions with ``delta_j < tau``,
 ``tau = (max_j delta_j + min_j delta_j) / 2`` (the paper's adaptive threshold; disentanglement_lib
 bins delta into two equal-width bins), are taken to be shared and both posteriors are replaced

@@ -6,7 +6,12 @@ from disentangle_bench.perturbations.linear_mix import LinearMix
 from disentangle_bench.perturbations.noise import MatchedNoise
 from disentangle_bench.perturbations.oblique import ObliqueStripes, ShuffledOblique
 
-#: The built-ins of this kind, handed to the hooks by disentangle_bench.builtin.
-BUILTIN = (MatchedNoise, ObliqueStripes, ShuffledOblique, LinearMix, ExternalPerturbation)
-
-__all__ = ["BUILTIN", "AdditivePerturbation", "MatchedNoise", "PerturbedData"]
+__all__ = [
+    "AdditivePerturbation",
+    "ExternalPerturbation",
+    "LinearMix",
+    "MatchedNoise",
+    "ObliqueStripes",
+    "PerturbedData",
+    "ShuffledOblique",
+]

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from disentangle_bench.data.ground_truth import GroundTruthData
-from disentangle_bench.errors import DataError
 from disentangle_bench.perturbations.base import AdditivePerturbation
+from disentangle_bench.util.errors import DataError
 
 
 class ExternalPerturbation(AdditivePerturbation):

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from disentangle_bench.files import atomic_write, atomic_write_json, atomic_write_text
+from disentangle_bench.util.files import atomic_write, atomic_write_json, atomic_write_text
 
 CSV_COLUMNS = (
     "study",

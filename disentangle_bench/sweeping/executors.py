@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from disentangle_bench.errors import BenchError, ConfigError
+from disentangle_bench.util.errors import BenchError, ConfigError
 
 EXECUTORS = ("local", "ray")
 WORKER_LOG = "worker.log"
@@ -141,7 +141,7 @@ class LocalExecutor:
 
 def _ray_attempt(run_dir: str, device: str, attempt: int) -> int:
     """The body of a Ray task: write the task's pid, run one worker process, return its status."""
-    from disentangle_bench.files import atomic_write_text
+    from disentangle_bench.util.files import atomic_write_text
 
     path = Path(run_dir)
     atomic_write_text(path / RAY_TASK_PID_FILE, f"{os.getpid()} {attempt}\n")

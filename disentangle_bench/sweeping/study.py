@@ -36,9 +36,9 @@ from typing import Any
 import gin
 from gin import config as gin_config
 
-from disentangle_bench.errors import ConfigError
-from disentangle_bench.experiment import ORIGINAL
+from disentangle_bench.pipeline.experiment import ORIGINAL
 from disentangle_bench.registry import Registry
+from disentangle_bench.util.errors import ConfigError
 
 HASH_LENGTH = 10
 PLUGIN_MODULES = ("models", "datasets", "perturbations", "metrics")
@@ -288,6 +288,6 @@ def _make_run(
 
 
 def _default_steps() -> int:
-    from disentangle_bench.training import TrainingConfig
+    from disentangle_bench.pipeline.training import TrainingConfig
 
     return TrainingConfig.__dataclass_fields__["steps"].default

@@ -23,15 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from disentangle_bench.config import parse_gin
-from disentangle_bench.errors import BenchError, ConfigError, RunDirectoryError
-from disentangle_bench.files import atomic_write_json, atomic_write_text
-from disentangle_bench.progress import Progress, format_duration
+from disentangle_bench.pipeline.config import parse_gin
 from disentangle_bench.registry import Registry
 from disentangle_bench.sweeping.aggregate import write_tables
 from disentangle_bench.sweeping.executors import EXECUTORS, make_executor
 from disentangle_bench.sweeping.study import Study, SweepRun, expand, study
 from disentangle_bench.sweeping.worker import RUN_CONFIG_FILE
+from disentangle_bench.util.errors import BenchError, ConfigError, RunDirectoryError
+from disentangle_bench.util.files import atomic_write_json, atomic_write_text
+from disentangle_bench.util.progress import Progress, format_duration
 
 MARKER_FILE = "sweep.json"
 MARKER_FORMAT = 1
@@ -73,8 +73,8 @@ def load_study(
 ) -> tuple[Study, list[SweepRun], str]:
     import gin
 
-    import disentangle_bench.experiment  # noqa: F401 - registers the configurables a study binds
-    import disentangle_bench.training  # noqa: F401
+    import disentangle_bench.pipeline.experiment  # noqa: F401 - registers the configurables a study binds
+    import disentangle_bench.pipeline.training  # noqa: F401
 
     for path in gin_files:  # a study's `include 'x.gin'` is resolved next to the study file
         gin.add_config_file_search_path(str(Path(path).resolve().parent))
@@ -207,8 +207,8 @@ def _check_output_dir(out: Path, spec: Study, runs: list[SweepRun]) -> None:
 
 def _preflight(runs: list[SweepRun], registry: Registry) -> None:
     """Parse and build each distinct configuration once (seeds aside) before any run starts."""
-    from disentangle_bench.experiment import experiment
-    from disentangle_bench.running import preflight as preflight_experiment
+    from disentangle_bench.pipeline.experiment import experiment
+    from disentangle_bench.pipeline.running import preflight as preflight_experiment
 
     seen = set()
     try:
@@ -318,7 +318,7 @@ def _log_attempt(
 def _finish(
     out: Path, spec: Study, runs: list[SweepRun], outcome: SweepOutcome, stream: TextIO
 ) -> None:
-    from disentangle_bench.summary import ResultsTable, load_run_record
+    from disentangle_bench.pipeline.summary import ResultsTable, load_run_record
 
     records: dict[str, dict[str, Any]] = {}
     status = {}

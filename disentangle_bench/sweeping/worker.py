@@ -1,8 +1,9 @@
 """One run of a study in its own process: ``python -m disentangle_bench.sweeping.worker RUN_DIR``.
 
 The process parses ``RUN_DIR/config.gin`` (gin is global state, hence one process per run) and
-calls :func:`disentangle_bench.running.execute_run`, exactly what ``bench run`` does for that run:
-a finished run (``run.json``) is reused, an interrupted one resumes from its checkpoint. An
+calls :func:`disentangle_bench.pipeline.running.execute_run`, exactly what ``bench run`` does for
+that run: a finished run (``run.json``) is reused, an interrupted one resumes from its checkpoint.
+An
 exclusive lock on ``RUN_DIR/.lock`` keeps two attempts from ever writing the same run at once.
 
 Exit status: 0 finished, 2 a user-caused error (one line on stderr), anything else a crash.
@@ -23,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from disentangle_bench.errors import BenchError
+from disentangle_bench.util.errors import BenchError
 
 CRASH_HOOK_ENV = "DISENTANGLE_BENCH_SWEEP_TEST_CRASH"
 RUN_CONFIG_FILE = "config.gin"
@@ -48,11 +49,11 @@ def _arm_crash_hook(run_dir: Path, attempt: int) -> None:
 
 def run_in_this_process(run_dir: Path, device: str = "auto", attempt: int = 1) -> None:
     """Execute the run configured in ``run_dir/config.gin`` (holding the run's lock)."""
-    from disentangle_bench.config import parse_gin
-    from disentangle_bench.device import resolve_device
-    from disentangle_bench.experiment import experiment
+    from disentangle_bench.pipeline.config import parse_gin
+    from disentangle_bench.pipeline.experiment import experiment
+    from disentangle_bench.pipeline.running import RUN_RECORD_FILE, execute_run
     from disentangle_bench.registry import Registry
-    from disentangle_bench.running import RUN_RECORD_FILE, execute_run
+    from disentangle_bench.util.device import resolve_device
 
     with open(run_dir / LOCK_FILE, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # waits for an orphaned earlier attempt to end

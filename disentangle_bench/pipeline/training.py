@@ -1,15 +1,16 @@
 """The training loop: seeded, resumable from its last checkpoint, logging every loss term.
 
 Batches come from the sampler the model's ``sample_kind`` asks for
-(:func:`disentangle_bench.sampling.make_sampler`), drawn with ``np.random.RandomState(seed)``;
+(:func:`disentangle_bench.data.sampling.make_sampler`), drawn with ``np.random.RandomState(seed)``;
 model initialisation and the models' own noise (reparametrisation, shuffles) use torch's global
 generator, seeded by the runner. A checkpoint holds the model, every optimiser, the gradient
 scaler and every random state, so a resumed run continues exactly where the interrupted one
 stopped (bit for bit on CPU).
 
-Optimisation follows the model contract (:func:`disentangle_bench.hookspecs.register_models`): a
-plain model gets one Adam optimiser (named ``model``) over all its parameters and minimises
-``loss(batch, step)[0]``; a model with ``configure_optimizers(config)`` and
+Optimisation follows the model contract
+(:func:`disentangle_bench.registry.hookspecs.register_models`): a plain model gets one Adam
+optimiser (named ``model``) over all its parameters and minimises ``loss(batch, step)[0]``; a
+model with ``configure_optimizers(config)`` and
 ``training_losses(batch, step)`` gets one backward pass per optimiser, restricted to that
 optimiser's parameters, and every optimiser steps on the same batch.
 
@@ -34,11 +35,11 @@ import numpy as np
 import torch
 
 from disentangle_bench.data.ground_truth import GroundTruthData
-from disentangle_bench.errors import BenchError, ConfigError, PluginError
-from disentangle_bench.files import atomic_write, atomic_write_text
-from disentangle_bench.images import image_grid, to_display, traversal_values, write_png
-from disentangle_bench.progress import Progress
-from disentangle_bench.sampling import make_sampler
+from disentangle_bench.data.sampling import make_sampler
+from disentangle_bench.util.errors import BenchError, ConfigError, PluginError
+from disentangle_bench.util.files import atomic_write, atomic_write_text
+from disentangle_bench.util.images import image_grid, to_display, traversal_values, write_png
+from disentangle_bench.util.progress import Progress
 
 CHECKPOINT_FILE = "checkpoint.pt"
 LOSS_LOG_FILE = "losses.jsonl"

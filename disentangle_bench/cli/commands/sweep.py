@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from disentangle_bench.device import DEVICE_CHOICES
+from disentangle_bench.util.device import DEVICE_CHOICES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from disentangle_bench.device import DEVICE_CHOICES
+from disentangle_bench.util.device import DEVICE_CHOICES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -76,8 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def evaluate_command(args: argparse.Namespace) -> None:
-    from disentangle_bench.errors import ConfigError
-    from disentangle_bench.evaluation import evaluate
+    from disentangle_bench.pipeline.evaluation import evaluate
+    from disentangle_bench.util.errors import ConfigError
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be positive, got {args.batch_size}")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from disentangle_bench.errors import BenchError
+from disentangle_bench.util.errors import BenchError
 
 ORIGINAL = "original"
 

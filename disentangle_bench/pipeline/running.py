@@ -29,17 +29,17 @@ import numpy as np
 import sklearn
 import torch
 
-from disentangle_bench.config import effective_parameters, parse_gin
-from disentangle_bench.contract import KINDS
-from disentangle_bench.device import describe_device, resolve_device
-from disentangle_bench.errors import ConfigError, PluginError, RunDirectoryError
-from disentangle_bench.experiment import Experiment, RunSpec, experiment
-from disentangle_bench.files import atomic_write_json, atomic_write_text
+from disentangle_bench.data.sampling import make_sampler
+from disentangle_bench.pipeline.config import effective_parameters, parse_gin
+from disentangle_bench.pipeline.experiment import Experiment, RunSpec, experiment
+from disentangle_bench.pipeline.representation import model_representation
+from disentangle_bench.pipeline.summary import ResultsTable, load_run_record
+from disentangle_bench.pipeline.training import TrainingConfig, save_figures, train
 from disentangle_bench.registry import Registry
-from disentangle_bench.representation import model_representation
-from disentangle_bench.sampling import make_sampler
-from disentangle_bench.summary import ResultsTable, load_run_record
-from disentangle_bench.training import TrainingConfig, save_figures, train
+from disentangle_bench.registry.contract import KINDS
+from disentangle_bench.util.device import describe_device, resolve_device
+from disentangle_bench.util.errors import ConfigError, PluginError, RunDirectoryError
+from disentangle_bench.util.files import atomic_write_json, atomic_write_text
 
 RUN_RECORD_FORMAT = 1
 CONFIG_FILE = "config.gin"

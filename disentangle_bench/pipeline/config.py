@@ -9,7 +9,7 @@ from typing import Any
 
 import gin
 
-from disentangle_bench.errors import ConfigError
+from disentangle_bench.util.errors import ConfigError
 
 
 def parse_gin(files: Sequence[str | Path], bindings: Sequence[str] = ()) -> str:

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from disentangle_bench.errors import DataError
-from disentangle_bench.training import to_model_input
+from disentangle_bench.pipeline.training import to_model_input
+from disentangle_bench.util.errors import DataError
 
 RepresentationFunction = Callable[[np.ndarray], np.ndarray]
 

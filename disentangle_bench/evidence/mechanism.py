@@ -26,14 +26,14 @@ import torch
 
 from disentangle_bench.data.ground_truth import GroundTruthData
 from disentangle_bench.data.linear import LinearData
+from disentangle_bench.diagnostics.principal_alignment import PrincipalAlignment
 from disentangle_bench.diagnostics.probe import all_observations, linear_probe_r2
 from disentangle_bench.metrics.mig import MIG
-from disentangle_bench.metrics.principal_alignment import PrincipalAlignment
 from disentangle_bench.models.vae import BetaVAE
 from disentangle_bench.perturbations.linear_mix import LinearMix
 from disentangle_bench.perturbations.noise import MatchedNoise
-from disentangle_bench.representation import model_representation
-from disentangle_bench.training import TrainingConfig, train
+from disentangle_bench.pipeline.representation import model_representation
+from disentangle_bench.pipeline.training import TrainingConfig, train
 
 CPU = torch.device("cpu")
 

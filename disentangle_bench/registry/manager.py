@@ -1,20 +1,30 @@
 """The plugin registry: built-ins and installed plugins, registered through the same hooks.
 
-The built-in datasets, perturbations, models and metrics live in
-:mod:`disentangle_bench.builtin`, an ordinary plugin module. Third-party plugins are found through
+The built-in datasets, perturbations, models and metrics are registered by the ordinary plugin
+modules listed in :data:`disentangle_bench.registry.defaults.DEFAULT_PLUGINS`, one per
+sub-package. Third-party plugins are found through
 the ``disentangle_bench`` entry-point group (switch that off with
 ``DISENTANGLE_BENCH_DISABLE_PLUGIN_AUTOLOAD=1``) or named explicitly in
 ``DISENTANGLE_BENCH_PLUGINS`` (comma-separated importable modules).
 
 Every registered factory is also exposed to gin under its name (module = its kind), so
-``beta_vae.beta = 4`` binds the ``beta`` argument of the model ``beta_vae``.
+``beta_vae.beta = 4`` binds the ``beta`` argument of the model ``beta_vae``. Gin selectors are
+global, so plugin names are unique across all kinds and never equal one of the runner's own gin
+names (:data:`RESERVED_GIN_NAMES`).
+
+Hooks are called through pluggy (``pm.hook.register_models()``), so ``tryfirst``/``trylast`` order
+the implementations and call monitoring sees every call; ``DISENTANGLE_BENCH_TRACE_PLUGINS=1``
+prints each hook call and the names it returned to stderr. Hook wrappers are refused: a hook's
+result is the list of registered objects, which a wrapper must not rewrite.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -23,14 +33,38 @@ from typing import Any
 import gin
 import pluggy
 
-from disentangle_bench import hookspecs
-from disentangle_bench.contract import KINDS, Kind, check_factory, check_instance, describe_origin
-from disentangle_bench.errors import BenchError, ConfigError, PluginError, UnknownPluginError
+from disentangle_bench.registry import hookspecs
+from disentangle_bench.registry.contract import (
+    KINDS,
+    Kind,
+    check_factory,
+    check_instance,
+    describe_origin,
+)
+from disentangle_bench.registry.defaults import DEFAULT_PLUGINS
+from disentangle_bench.util.errors import BenchError, ConfigError, PluginError, UnknownPluginError
 
 ENTRY_POINT_GROUP = "disentangle_bench"
 DISABLE_AUTOLOAD_ENV = "DISENTANGLE_BENCH_DISABLE_PLUGIN_AUTOLOAD"
 EXTRA_PLUGINS_ENV = "DISENTANGLE_BENCH_PLUGINS"
-BUILTIN_PLUGIN = "builtin"
+TRACE_ENV = "DISENTANGLE_BENCH_TRACE_PLUGINS"
+
+#: The gin names the runner itself configures; a plugin may not take one of them.
+RESERVED_GIN_NAMES = frozenset(
+    {
+        "experiment",
+        "train",
+        "evaluation",
+        "study",
+        "discretizer",
+        "histogram_discretizer",
+        "prune_dims",
+        "predictor",
+        "logistic_regression_cv",
+        "gradient_boosting_classifier",
+        "hist_gradient_boosting_classifier",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +76,11 @@ class Entry:
     factory: Any = field(repr=False)
     plugin: str
     distribution: str
+
+    @property
+    def module(self) -> str:
+        """The module that defines the factory."""
+        return getattr(self.factory, "__module__", None) or "?"
 
     @property
     def origin(self) -> str:
@@ -62,12 +101,13 @@ class Registry:
 
         ``plugins`` are extra plugin modules or objects, registered as if installed.
         """
-        from disentangle_bench import builtin
-
         self._manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self._manager.add_hookspecs(hookspecs)
+        if os.environ.get(TRACE_ENV):
+            self._manager.add_hookcall_monitoring(_trace_before, _trace_after)
         self._distributions: dict[str, str] = {}
-        self._add(builtin, BUILTIN_PLUGIN, _builtin_distribution())
+        for module_name in DEFAULT_PLUGINS:
+            self._add(importlib.import_module(module_name), module_name, _builtin_distribution())
         if autoload is None:
             autoload = not os.environ.get(DISABLE_AUTOLOAD_ENV)
         if autoload:
@@ -89,7 +129,9 @@ class Registry:
                 f"two plugins are named {name!r}: {self._distributions[name]} and {distribution}"
             )
         try:
-            self._manager.register(plugin, name=name)
+            self._manager.register(
+                _Attributed(self._manager, plugin, name, distribution), name=name
+            )
             self._manager.check_pending()
         except pluggy.PluginValidationError as error:
             raise PluginError(f"{describe_origin(name, distribution)}: {error}") from error
@@ -109,19 +151,15 @@ class Registry:
 
     def _collect(self) -> dict[str, dict[str, Entry]]:
         entries: dict[str, dict[str, Entry]] = {key: {} for key in KINDS}
+        by_name: dict[str, Entry] = {}
         for kind in KINDS.values():
-            for impl in getattr(self._manager.hook, kind.hook).get_hookimpls():
-                distribution = self._distributions[impl.plugin_name]
-                for obj in _call_hook(impl, kind, distribution):
-                    name = check_factory(kind, obj, impl.plugin_name, distribution)
-                    entry = Entry(kind.key, name, obj, impl.plugin_name, distribution)
-                    if name in entries[kind.key]:
-                        other = entries[kind.key][name]
-                        raise PluginError(
-                            f"{kind.singular} name {name!r} is registered twice: by "
-                            f"{other.origin} and by {entry.origin}"
-                        )
-                    entries[kind.key][name] = entry
+            for plugin_name, objects in getattr(self._manager.hook, kind.hook)():
+                distribution = self._distributions[plugin_name]
+                for obj in objects:
+                    name = check_factory(kind, obj, plugin_name, distribution)
+                    entry = Entry(kind.key, name, obj, plugin_name, distribution)
+                    _check_unique(entry, by_name.get(name))
+                    entries[kind.key][name] = by_name[name] = entry
         return entries
 
     def _expose_to_gin(self) -> None:
@@ -195,15 +233,68 @@ def _unknown_message(kind: Kind, name: str, known: list[str]) -> str:
     return f"{message}; installed {kind.key}: {', '.join(known) or 'none'}"
 
 
-def _call_hook(impl: Any, kind: Kind, distribution: str) -> list[Any]:
-    try:
-        result = impl.function()
-        return list(result or ())
-    except Exception as error:
+class _Attributed:
+    """A plugin as pluggy sees it: the same hook implementations, with the same options, each
+    returning ``(plugin name, objects)`` so that every object is traced to its plugin, and each
+    failure inside a hook reported with the plugin's name."""
+
+    def __init__(self, manager: pluggy.PluginManager, plugin: Any, name: str, distribution: str):
+        self.__name__ = name
+        origin = describe_origin(name, distribution)
+        for attribute in dir(plugin):
+            options = manager.parse_hookimpl_opts(plugin, attribute)
+            if options is None:
+                continue
+            if options.get("hookwrapper") or options.get("wrapper"):
+                raise PluginError(
+                    f"{origin}: {attribute} is a hook wrapper; disentangle-bench hooks return "
+                    "registered objects and take no wrappers (use tryfirst/trylast to order them)"
+                )
+            setattr(self, attribute, _attributed(getattr(plugin, attribute), name, origin, options))
+
+
+def _attributed(function: Any, name: str, origin: str, options: dict) -> Any:
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> tuple[str, list[Any]]:
+        try:
+            result = function(*args, **kwargs)
+            return name, list(result or ())
+        except Exception as error:
+            raise PluginError(
+                f"{origin}: {function.__name__}() raised {type(error).__name__}: {error}"
+            ) from error
+
+    setattr(call, f"{hookspecs.PROJECT_NAME}_impl", dict(options))
+    return call
+
+
+def _check_unique(entry: Entry, other: Entry | None) -> None:
+    """Gin selectors are global: one name, one configurable, across kinds and the runner."""
+    if other is not None:
+        same = "twice" if other.kind == entry.kind else f"as a {KINDS[other.kind].singular} too"
         raise PluginError(
-            f"{describe_origin(impl.plugin_name, distribution)}: {kind.hook}() raised "
-            f"{type(error).__name__}: {error}"
-        ) from error
+            f"plugin name {entry.name!r} is registered {same}: {KINDS[other.kind].singular} by "
+            f"{other.origin} and {KINDS[entry.kind].singular} by {entry.origin}"
+        )
+    if entry.name in RESERVED_GIN_NAMES:
+        raise PluginError(
+            f"{KINDS[entry.kind].singular} {entry.name!r} of {entry.origin} takes the name of "
+            f"disentangle-bench's own gin configurable {entry.name!r}; rename the plugin object"
+        )
+
+
+def _trace_before(hook_name: str, hook_impls: list, kwargs: dict) -> None:
+    plugins = ", ".join(impl.plugin_name for impl in hook_impls)
+    print(f"[plugins] {hook_name}() -> {plugins}", file=sys.stderr)
+
+
+def _trace_after(outcome: Any, hook_name: str, hook_impls: list, kwargs: dict) -> None:
+    if outcome.exception is not None:
+        print(f"[plugins] {hook_name}() raised {outcome.exception!r}", file=sys.stderr)
+        return
+    for plugin_name, objects in outcome.get_result():
+        names = ", ".join(str(getattr(obj, "name", obj)) for obj in objects)
+        print(f"[plugins] {hook_name}() {plugin_name}: {names}", file=sys.stderr)
 
 
 def _accepts(entry: Entry, argument: str) -> bool:

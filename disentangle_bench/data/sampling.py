@@ -23,7 +23,7 @@ that state resumes the exact stream of batches.
 
 Pairs are returned as one array ``(2, N, H, W, C)``: ``[0]`` the first and ``[1]`` the second
 observation of each pair. :func:`make_sampler` builds the sampler a model asks for and checks that
-the dataset can make its samples, with one clear :class:`~disentangle_bench.errors.ConfigError`
+the dataset can make its samples, with one clear :class:`~disentangle_bench.util.errors.ConfigError`
 otherwise.
 """
 
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from disentangle_bench.data.ground_truth import GroundTruthData
-from disentangle_bench.errors import ConfigError, PluginError
+from disentangle_bench.util.errors import ConfigError, PluginError
 
 SAMPLE_KINDS = ("single", "natural_pairs", "weak_pairs")
 

@@ -38,8 +38,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def submit_command(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from disentangle_bench.errors import BenchError
-    from disentangle_bench.files import atomic_write_json
     from disentangle_bench.leaderboard.build import load_accepted
     from disentangle_bench.leaderboard.submission import (
         build_submission,
@@ -47,6 +45,8 @@ def submit_command(args: argparse.Namespace) -> None:
         submission_path,
     )
     from disentangle_bench.leaderboard.validation import check
+    from disentangle_bench.util.errors import BenchError
+    from disentangle_bench.util.files import atomic_write_json
 
     board = Path(args.to)
     path = submission_path(board, args.name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from disentangle_bench.device import DEVICE_CHOICES
+from disentangle_bench.util.device import DEVICE_CHOICES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_command(args: argparse.Namespace) -> None:
-    from disentangle_bench.running import run_experiment
+    from disentangle_bench.pipeline.running import run_experiment
 
     run_experiment(
         args.gin, args.bind, out_dir=args.out, device=args.device, overwrite=args.overwrite

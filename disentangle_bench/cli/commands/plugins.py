@@ -20,12 +20,13 @@ def list_plugins(args: argparse.Namespace) -> None:
     from disentangle_bench.registry import Registry
 
     entries = Registry().entries()
-    rows = [(e.kind, e.name, e.plugin, e.distribution) for e in entries]
+    rows = [(e.kind, e.name, e.plugin, e.module, e.distribution) for e in entries]
     if args.json:
-        keys = ("kind", "name", "plugin", "distribution")
-        print(json.dumps([dict(zip(keys, row)) for row in rows], indent=2))
+        keys = ("kind", "name", "plugin", "module", "distribution")
+        print(json.dumps([dict(zip(keys, row, strict=True)) for row in rows], indent=2))
         return
-    header = ("KIND", "NAME", "PLUGIN", "DISTRIBUTION")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
+    header = ("KIND", "NAME", "PLUGIN", "MODULE", "DISTRIBUTION")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
+        cells = zip(row[:4], widths, strict=True)
+        print("  ".join(cell.ljust(width) for cell, width in cells) + "  " + row[4])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from disentangle_bench.errors import DeviceError
+from disentangle_bench.util.errors import DeviceError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 

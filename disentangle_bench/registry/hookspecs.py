@@ -11,7 +11,7 @@ Every hook returns an iterable of *plugin objects*. A plugin object is a factory
 with a unique ``name`` (lower-case snake case). Its keyword arguments are its hyperparameters and
 are bound from gin under that name (``beta_vae.beta = 4``); calling it builds the object the runner
 uses. What that object must provide, per kind, is documented on each hook below and checked by
-:mod:`disentangle_bench.contract`.
+:mod:`disentangle_bench.registry.contract`.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def register_models() -> Iterable[Any]:
       ``'single'``: observations ``(N, C, H, W)``. ``'natural_pairs'`` (pairs whose factors make
       sparse Laplace transitions) and ``'weak_pairs'`` (pairs differing in k factors): one tensor
       ``(2, N, C, H, W)``, ``batch[0]`` the first and ``batch[1]`` the second image of each pair
-      (see :mod:`disentangle_bench.sampling`). ``sample_options`` (dict) are the keyword
+      (see :mod:`disentangle_bench.data.sampling`). ``sample_options`` (dict) are the keyword
       arguments of that sampler (``{'rate': 1.0}``, ``{'k': 1}``); a dataset that cannot make
       them fails with one message before training starts.
     - Models that need more than one optimiser (FactorVAE: VAE and discriminator) define both

@@ -145,7 +145,7 @@ def load_dataset(
     Returns the dataset object, its display name (``base+perturbation``) and the dataset's
     effective hyperparameters.
     """
-    from disentangle_bench.config import effective_parameters, parse_gin
+    from disentangle_bench.pipeline.config import effective_parameters, parse_gin
     from disentangle_bench.registry import Registry
 
     registry = Registry()
@@ -162,7 +162,7 @@ def load_dataset(
 
 def _build(registry: Any, kind: str, name: str) -> Any:
     """``registry.build`` with gin's "In call to configurable ..." suffix dropped."""
-    from disentangle_bench.errors import BenchError
+    from disentangle_bench.util.errors import BenchError
 
     try:
         return registry.build(kind, name)
@@ -178,8 +178,8 @@ def _build(registry: Any, kind: str, name: str) -> Any:
 
 def list_datasets(args: argparse.Namespace) -> None:
     from disentangle_bench.data.hub import downloaded
-    from disentangle_bench.errors import BenchError
     from disentangle_bench.registry import Registry
+    from disentangle_bench.util.errors import BenchError
 
     registry = Registry()
     rows = []
@@ -233,8 +233,8 @@ def inspect_command(args: argparse.Namespace) -> None:
 
 def variance_command(args: argparse.Namespace, data: Any, display: str) -> None:
     from disentangle_bench.diagnostics.report import write_variance_report
-    from disentangle_bench.errors import ConfigError
     from disentangle_bench.perturbations.base import PerturbedData
+    from disentangle_bench.util.errors import ConfigError
 
     if isinstance(data, PerturbedData):
         base, perturbation = data.base, data.perturbation
@@ -266,7 +266,7 @@ def variance_command(args: argparse.Namespace, data: Any, display: str) -> None:
 
 def build_command(args: argparse.Namespace) -> None:
     from disentangle_bench.data.inspect import format_bytes, storage_of
-    from disentangle_bench.errors import DataError
+    from disentangle_bench.util.errors import DataError
 
     data, display, _ = load_dataset(args.name, None, args.bind)
     started = time.perf_counter()

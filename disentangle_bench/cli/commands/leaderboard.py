@@ -49,10 +49,10 @@ def validate_command(args: argparse.Namespace) -> None:
     import io
     from pathlib import Path
 
-    from disentangle_bench.errors import BenchError
     from disentangle_bench.leaderboard.build import load_accepted
     from disentangle_bench.leaderboard.schema import SubmissionError
     from disentangle_bench.leaderboard.validation import check, load_submission
+    from disentangle_bench.util.errors import BenchError
 
     others = {}
     if args.against:

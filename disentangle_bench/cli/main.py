@@ -1,4 +1,4 @@
-"""The ``bench`` command line. Each subcommand lives in :mod:`disentangle_bench.commands`."""
+"""The ``bench`` command line. Each subcommand lives in :mod:`disentangle_bench.cli.commands`."""
 
 from __future__ import annotations
 
@@ -7,20 +7,20 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from disentangle_bench.errors import BenchError
+from disentangle_bench.util.errors import BenchError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 #: Subcommand modules, in the order ``bench --help`` lists them.
 COMMANDS = (
-    "disentangle_bench.commands.run",
-    "disentangle_bench.commands.plugins",
-    "disentangle_bench.commands.datasets",
-    "disentangle_bench.commands.evaluate",
-    "disentangle_bench.commands.submit",
-    "disentangle_bench.commands.leaderboard",
-    "disentangle_bench.commands.sweep",
+    "disentangle_bench.cli.commands.run",
+    "disentangle_bench.cli.commands.plugins",
+    "disentangle_bench.cli.commands.datasets",
+    "disentangle_bench.cli.commands.evaluate",
+    "disentangle_bench.cli.commands.submit",
+    "disentangle_bench.cli.commands.leaderboard",
+    "disentangle_bench.cli.commands.sweep",
 )
 
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import gin
 
-from disentangle_bench.errors import ConfigError
 from disentangle_bench.registry import Registry
+from disentangle_bench.util.errors import ConfigError
 
 ORIGINAL = "original"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from disentangle_bench.data.png import decode_png, encode_png
-from disentangle_bench.files import atomic_write
+from disentangle_bench.util.files import atomic_write
 
 __all__ = ["decode_png", "encode_png", "image_grid", "to_display", "traversal_values", "write_png"]
 

@@ -1,11 +1,11 @@
 """What a plugin object of each kind must provide, and the checks that enforce it.
 
-Two checks, each failing with a :class:`~disentangle_bench.errors.PluginError` that names the
+Two checks, each failing with a :class:`~disentangle_bench.util.errors.PluginError` that names the
 plugin and its distribution:
 
 - :func:`check_factory` when a plugin registers an object: a callable with a valid ``name``;
 - :func:`check_instance` when the runner builds it: the built object has the methods its kind
-  requires (documented per hook in :mod:`disentangle_bench.hookspecs`).
+  requires (documented per hook in :mod:`disentangle_bench.registry.hookspecs`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from disentangle_bench.errors import PluginError
+from disentangle_bench.util.errors import PluginError
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 

@@ -42,19 +42,19 @@ import numpy as np
 import sklearn
 import torch
 
-from disentangle_bench.config import effective_parameters
-from disentangle_bench.contract import KINDS
-from disentangle_bench.device import describe_device, resolve_device
-from disentangle_bench.errors import BenchError, ConfigError, DataError
-from disentangle_bench.files import atomic_write_json
 from disentangle_bench.metrics import FAST_VARIANTS
-from disentangle_bench.registry import Registry
-from disentangle_bench.representation import (
+from disentangle_bench.pipeline.config import effective_parameters
+from disentangle_bench.pipeline.representation import (
     DEFAULT_BATCH_SIZE,
     TorchRepresentation,
     load_torchscript,
 )
-from disentangle_bench.summary import load_run_record
+from disentangle_bench.pipeline.summary import load_run_record
+from disentangle_bench.registry import Registry
+from disentangle_bench.registry.contract import KINDS
+from disentangle_bench.util.device import describe_device, resolve_device
+from disentangle_bench.util.errors import BenchError, ConfigError, DataError
+from disentangle_bench.util.files import atomic_write_json
 
 EVALUATIONS_DIR = "evaluations"
 EVALUATION_FORMAT = 1
