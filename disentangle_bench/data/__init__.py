@@ -1,12 +1,14 @@
 """Ground-truth data: the interface, the built-in datasets and their storage.
 
-Built-in datasets (``BUILTIN``): procedural ``dsprites`` / ``dsprites_small``, disentanglement_lib's
-``color_dsprites`` / ``noisy_dsprites`` / ``scream_dsprites``, procedural ``shapes3d`` /
-``shapes3d_small``, ``xysquares``; loaders of the original files ``dsprites_full``,
-``shapes3d_file``, ``mpi3d_toy`` / ``mpi3d_realistic`` / ``mpi3d_real``; and ``hf_dataset``
-(a dataset brought in with ``bench datasets download``). See ``docs/datasets.md``.
+Built-in datasets (listed in :mod:`disentangle_bench.data.plugin`): procedural ``dsprites`` /
+``dsprites_small``, disentanglement_lib's ``color_dsprites`` / ``noisy_dsprites`` /
+``scream_dsprites``, procedural ``shapes3d`` / ``shapes3d_small``, ``xysquares``, the CPU test
+bed ``blob``; loaders of the original files ``dsprites_full``, ``shapes3d_file``, ``mpi3d_toy``
+/ ``mpi3d_realistic`` / ``mpi3d_real``; and ``hf_dataset`` (a dataset brought in with ``bench
+datasets download``). See ``docs/datasets.md``.
 """
 
+from disentangle_bench.data.blob import Blob
 from disentangle_bench.data.dsprites import ProceduralDSprites, ProceduralDSpritesSmall
 from disentangle_bench.data.dsprites_variants import ColorDSprites, NoisyDSprites, ScreamDSprites
 from disentangle_bench.data.ground_truth import (
@@ -31,6 +33,7 @@ from disentangle_bench.data.shapes3d import ProceduralShapes3D, ProceduralShapes
 from disentangle_bench.data.xysquares import XYSquares
 
 __all__ = [
+    "Blob",
     "ArrayGroundTruthData",
     "ColorDSprites",
     "DSpritesFile",

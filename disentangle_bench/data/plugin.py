@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from disentangle_bench.data import (
+    Blob,
     ColorDSprites,
     DSpritesFile,
     HubDataset,
@@ -37,6 +38,7 @@ BUILTIN = (
     MPI3DReal,
     HubDataset,
     LinearData,
+    Blob,
 )
 
 
