@@ -14,6 +14,8 @@ import yaml
 
 from disentangle_bench.cli import main
 from disentangle_bench.data import hub
+from disentangle_bench.data.hub import export as hub_export
+from disentangle_bench.data.hub import importing as hub_importing
 from disentangle_bench.data.dsprites import ProceduralDSpritesSmall
 from disentangle_bench.data.dsprites_variants import ColorDSprites
 from disentangle_bench.data.ground_truth import content_fingerprint
@@ -116,6 +118,12 @@ def test_card_and_metadata_record_provenance(exported, noisy):
         assert record["fingerprint"] == content_fingerprint(
             expected_uint8(noisy), noisy.factors_num_values
         )
+    from huggingface_hub import DatasetCard
+
+    loaded = DatasetCard.load(exported["png"] / "README.md")  # the Hub's own card reader
+    assert loaded.data.license == "apache-2.0" and loaded.data.pretty_name == metadata["dataset"]
+    assert loaded.data["disentangle_bench"]["fingerprint"] == metadata["fingerprint"]
+    assert loaded.data["dataset_info"]["splits"][0]["num_examples"] == 2304
     body = (exported["png"] / "README.md").read_text()
     assert "perturbed** twin of `dsprites_small`" in body and "eps=0.1" in body
     assert "@misc{dsprites17" in body and "zietlow2021demystifying" in body
@@ -316,7 +324,7 @@ def test_tampered_images_fail_the_fingerprint(tmp_path, exported):
         storage = images.storage if hasattr(images, "storage") else images
         flat = storage.flatten().flatten().flatten().to_numpy().copy()
         flat[100] ^= 1
-        rebuilt = hub._image_array(
+        rebuilt = hub_export._image_array(
             flat.reshape(len(table), 64, 64, 1),
             "array",
             hub.features_for(
@@ -337,7 +345,7 @@ def test_download_of_a_repo_id_goes_through_the_hub_snapshot(monkeypatch, export
         calls.append(repo_id)
         return exported["array"]
 
-    monkeypatch.setattr(hub, "_snapshot", snapshot)
+    monkeypatch.setattr(hub_importing, "_snapshot", snapshot)
     slug, _ = download("some-org/dsprites-noise")
     assert slug == "some-org--dsprites-noise" and calls == ["some-org/dsprites-noise"]
     assert HubDataset("some-org/dsprites-noise").num_configurations == 2304
