@@ -17,8 +17,8 @@ from disentangle_bench.data.inspect import (
     format_bytes,
     inspect_dataset,
 )
-from disentangle_bench.data.png import decode_png
 from disentangle_bench.perturbations import MatchedNoise
+from disentangle_bench.util.images import decode_png
 
 TILE = 64 + GUTTER
 

@@ -15,9 +15,9 @@ from disentangle_bench.data.dsprites_variants import (
     _thumbnail_size,
     load_scream,
 )
-from disentangle_bench.data.png import encode_png
 from disentangle_bench.data.xysquares import XYSquares
 from disentangle_bench.util.errors import DataError
+from disentangle_bench.util.images import encode_png
 
 
 @pytest.fixture(autouse=True)

@@ -14,16 +14,16 @@ import yaml
 
 from disentangle_bench.cli import main
 from disentangle_bench.data import hub
-from disentangle_bench.data.hub import export as hub_export
-from disentangle_bench.data.hub import importing as hub_importing
 from disentangle_bench.data.dsprites import ProceduralDSpritesSmall
 from disentangle_bench.data.dsprites_variants import ColorDSprites
 from disentangle_bench.data.ground_truth import content_fingerprint
 from disentangle_bench.data.hub import HubDataset, download, export_dataset, publish_directory
-from disentangle_bench.data.png import decode_png, encode_png
+from disentangle_bench.data.hub import export as hub_export
+from disentangle_bench.data.hub import importing as hub_importing
 from disentangle_bench.perturbations import MatchedNoise
 from disentangle_bench.registry import Registry
 from disentangle_bench.util.errors import ConfigError, DataError
+from disentangle_bench.util.images import decode_png, encode_png
 
 NAMES = ("shape", "scale", "orientation", "position_x", "position_y")
 

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from test_leaderboard_support import FRAGILE, ROBUST, study_records, write_submission
 
-from disentangle_bench.data.png import decode_png
 from disentangle_bench.leaderboard import build_leaderboard
+from disentangle_bench.util.images import decode_png
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(

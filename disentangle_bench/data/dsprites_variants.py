@@ -15,7 +15,7 @@ same observations as there (given the same base images):
 The base images are the procedural ``dsprites`` (default) or DeepMind's file when
 ``dsprites_path`` is given. Observations depend on the random state, not only on the factors:
 the fingerprint identifies the generating process (base fingerprint + variant + parameters).
-The Scream is read from a user-given file: ``.npy`` (H, W, 3), PNG (own decoder) or, with
+The Scream is read from a user-given file: ``.npy`` (H, W, 3), PNG or, with
 Pillow installed, any image Pillow reads. disentanglement_lib shrinks it with Pillow's
 ``thumbnail((350, 274))``; with Pillow available the same call is used, otherwise a box-filter
 resize to the same size (close, not pixel-identical).
@@ -165,7 +165,7 @@ def load_scream(path: Path) -> np.ndarray:
                     f"{path}: reading {suffix or 'this'} images needs Pillow (pip install "
                     "Pillow); or give the image as PNG or as a uint8 .npy array"
                 )
-            from disentangle_bench.data.png import decode_png
+            from disentangle_bench.util.images import decode_png
 
             image = decode_png(path.read_bytes())
     except DataError:

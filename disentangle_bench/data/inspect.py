@@ -167,7 +167,7 @@ def inspect_dataset(
     if sheet_path is not None and not is_image_data(data):
         report.add("contact sheet", [("skipped", "the observations are not images")])
     elif sheet_path is not None:
-        from disentangle_bench.data.png import encode_png
+        from disentangle_bench.util.images import encode_png
 
         sheet = contact_sheet(data, seed=seed, columns=columns)
         png = encode_png(sheet)

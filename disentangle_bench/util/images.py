@@ -1,21 +1,87 @@
-"""Image grids, traversals and PNG files (encoded by :mod:`disentangle_bench.data.png`, pure
-numpy + zlib, no Pillow dependency)."""
+"""Image grids, traversals and image files: PNG writing and image reading through Pillow.
+
+Decoded images are uint8 (H, W, C) with C = 1 for greyscale and C = 3 otherwise: palettes become
+RGB, alpha is dropped, 1-bit and 2- or 4-bit greyscale are scaled to 0-255 and 16-bit samples
+keep their high byte.
+"""
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from disentangle_bench.data.png import decode_png, encode_png
 from disentangle_bench.util.files import atomic_write
 
-__all__ = ["decode_png", "encode_png", "image_grid", "to_display", "traversal_values", "write_png"]
+__all__ = [
+    "ImageDecodeError",
+    "decode_image",
+    "decode_png",
+    "encode_png",
+    "image_grid",
+    "to_display",
+    "traversal_values",
+    "write_png",
+]
 
 MIN_TILE_PIXELS = 16
 MAX_TILE_PIXELS = 512
+
+
+class ImageDecodeError(ValueError):
+    """Bytes that are not an image this reader reads (or a damaged one)."""
+
+
+def encode_png(image: np.ndarray, *, level: int = 6) -> bytes:
+    """PNG bytes of a uint8 image (H, W), (H, W, 1) or (H, W, 3), at zlib ``level``."""
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        raise ValueError(f"PNG images must be uint8, got {array.dtype}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
+        raise ValueError(f"PNG images must be (H, W), (H, W, 1) or (H, W, 3), got {array.shape}")
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG", compress_level=level)
+    return buffer.getvalue()
+
+
+def decode_image(data: bytes, *, formats: Sequence[str] | None = None) -> np.ndarray:
+    """uint8 (H, W, C) pixels of an image file's bytes (any format Pillow reads, or only
+    ``formats``, such as ``("PNG",)``); raises :class:`ImageDecodeError`."""
+    try:
+        with Image.open(io.BytesIO(data), formats=formats) as opened:
+            opened.verify()  # chunk structure and checksums, before decoding
+        with Image.open(io.BytesIO(data), formats=formats) as opened:
+            opened.load()
+            return _pixels(opened)
+    except ImageDecodeError:
+        raise
+    except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError, ...
+        kind = "/".join(formats) if formats else "image"
+        detail = str(error) if not isinstance(error, Image.UnidentifiedImageError) else "unknown"
+        raise ImageDecodeError(f"not a readable {kind} ({detail})") from None
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """uint8 (H, W, C) pixels of PNG bytes; raises :class:`ImageDecodeError`."""
+    return decode_image(data, formats=("PNG",))
+
+
+def _pixels(image: Image.Image) -> np.ndarray:
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit greyscale: the high byte
+        wide = np.asarray(image).astype(np.int64)
+        return (np.clip(wide, 0, 65535) >> 8).astype(np.uint8)[:, :, None]
+    if mode in ("1", "L", "LA", "La"):
+        return np.asarray(image.convert("L"), dtype=np.uint8)[:, :, None]
+    if mode == "F":
+        raise ImageDecodeError("floating-point images are not supported")
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
 def write_png(path: Path | str, image: np.ndarray) -> None:

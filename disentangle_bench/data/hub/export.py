@@ -32,6 +32,7 @@ from disentangle_bench.data.hub.metadata import (
     value_grid_of,
 )
 from disentangle_bench.util.errors import DataError
+from disentangle_bench.util.images import encode_png
 from disentangle_bench.util.progress import Progress
 
 DEFAULT_MAX_SHARD_BYTES = 256 << 20
@@ -60,8 +61,6 @@ def _image_array(images: np.ndarray, image_format: str, features) -> Any:
     import pyarrow as pa
 
     if image_format == "png":
-        from disentangle_bench.data.png import encode_png
-
         encoded = [encode_png(image) for image in images]
         return pa.StructArray.from_arrays(
             [pa.array(encoded, type=pa.binary()), pa.nulls(len(encoded), type=pa.string())],

@@ -30,6 +30,7 @@ from disentangle_bench.data.storage import (
     find_entry,
 )
 from disentangle_bench.util.errors import DataError
+from disentangle_bench.util.images import ImageDecodeError, decode_image
 from disentangle_bench.util.progress import Progress
 
 IMAGE_SIZE = 64
@@ -84,8 +85,6 @@ def _decode(dataset: Any, feature: Any, source: str, start: int, stop: int) -> n
     import datasets
 
     if isinstance(feature, datasets.Image):
-        from disentangle_bench.data.png import PNGError, decode_png
-
         values = dataset.with_format("arrow")[start:stop]["image"]
         images = []
         for offset, item in enumerate(values.to_pylist()):
@@ -96,10 +95,9 @@ def _decode(dataset: Any, feature: Any, source: str, start: int, stop: int) -> n
             if data is None:
                 data = Path(item["path"]).read_bytes()
             try:
-                image = decode_png(data)
-            except PNGError:
-                image = _decode_with_pillow(data, source, row)
-            images.append(image)
+                images.append(decode_image(data))
+            except ImageDecodeError as error:
+                raise DataError(f"{source}: column 'image': row {row}: {error}") from None
         shapes = {image.shape for image in images}
         if len(shapes) > 1:
             raise DataError(f"{source}: column 'image': images of different shapes {shapes}")
@@ -113,26 +111,6 @@ def _decode(dataset: Any, feature: Any, source: str, start: int, stop: int) -> n
     raise DataError(
         f"{source}: column 'image' has type {type(feature).__name__}; expected Image or Array3D"
     )
-
-
-def _decode_with_pillow(data: bytes, source: str, row: int) -> np.ndarray:
-    try:
-        import io
-
-        from PIL import Image
-    except ImportError:
-        raise DataError(
-            f"{source}: column 'image': row {row} is not a PNG this decoder reads; install "
-            "Pillow to read other image formats"
-        ) from None
-    try:
-        with Image.open(io.BytesIO(data)) as opened:
-            image = np.asarray(opened)
-    except Exception as error:
-        raise DataError(f"{source}: column 'image': row {row} is unreadable ({error})") from None
-    if image.dtype == bool:
-        image = image.astype(np.uint8) * 255
-    return image[..., None] if image.ndim == 2 else image[..., :3]
 
 
 def import_directory(
