@@ -34,7 +34,9 @@ def test_value_grid_defaults_to_indices_or_to_factor_values():
 def test_perturbed_data_reports_its_base_values():
     small = ProceduralShapes3DSmall(cache=False)
     noisy = MatchedNoise(eps=0.1).apply(small)
-    for mine, base in zip(value_grid_of(noisy), small.value_grid):
+    grid = value_grid_of(noisy)
+    assert len(grid) == len(small.factor_names) == 6
+    for mine, base in zip(grid, small.value_grid, strict=True):
         np.testing.assert_array_equal(mine, base)
 
 

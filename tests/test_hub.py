@@ -172,7 +172,8 @@ def test_download_of_an_export_round_trips(exported, noisy):
     factors = noisy.factors_of(np.arange(0, 2304, 5))
     got = data.sample_observations_from_factors(factors, np.random.RandomState(0))
     np.testing.assert_array_equal(np.round(got * 255).astype(np.uint8), expected_uint8(noisy)[::5])
-    for mine, theirs in zip(data.value_grid, noisy.base.value_grid):
+    assert len(data.value_grid) == len(NAMES)
+    for mine, theirs in zip(data.value_grid, noisy.base.value_grid, strict=True):
         np.testing.assert_allclose(mine, theirs, atol=1e-6)
     assert data.license == "apache-2.0"
     # Through the registry and gin, as a config uses it.

@@ -259,7 +259,8 @@ def test_dsprites_layout_round_trip(tmp_path):
         np.testing.assert_array_equal(archive["latents_values"][:, 0], 1.0)
     loaded = DSpritesFile(str(target))
     assert loaded.factors_num_values == small.factors_num_values
-    for mine, theirs in zip(loaded.value_grid, small.value_grid):
+    assert len(loaded.value_grid) == len(small.factor_names) == 5
+    for mine, theirs in zip(loaded.value_grid, small.value_grid, strict=True):
         np.testing.assert_allclose(mine, theirs)
     assert loaded.fingerprint == small.fingerprint
     assert (tmp_path / "disentangle_bench.json").is_file()
@@ -287,7 +288,8 @@ def test_shapes3d_layout_round_trip(tmp_path, layout):
     target = export_dlib(small, tmp_path, name="shapes3d_small", layout=layout)
     loaded = Shapes3DFile(str(target))
     assert loaded.factors_num_values == small.factors_num_values
-    for mine, theirs in zip(loaded.value_grid, small.value_grid):
+    assert len(loaded.value_grid) == len(small.factor_names) == 6
+    for mine, theirs in zip(loaded.value_grid, small.value_grid, strict=True):
         np.testing.assert_allclose(mine, theirs)
     assert loaded.fingerprint == small.fingerprint
 

@@ -95,9 +95,9 @@ def test_two_optimisers_each_get_only_their_own_loss_gradient():
         losses["vae"], list(model.encoder.parameters()), retain_graph=True
     )
     backward(losses, optimizers)
-    for parameter, grad in zip(model.discriminator.parameters(), expected_disc):
+    for parameter, grad in zip(model.discriminator.parameters(), expected_disc, strict=True):
         assert torch.allclose(parameter.grad, grad)
-    for parameter, grad in zip(model.encoder.parameters(), expected_encoder):
+    for parameter, grad in zip(model.encoder.parameters(), expected_encoder, strict=True):
         assert torch.allclose(parameter.grad, grad)
 
 

@@ -88,7 +88,7 @@ def test_resume_after_interruption_gives_the_same_model_as_an_uninterrupted_run(
     torch.manual_seed(999)  # resuming must not depend on the state of the global generator
     result = train(resumed, data, config(), run_dir=tmp_path / "resumed", seed=0, device=CPU)
     assert result.resumed_from == 7 and result.steps == 10
-    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     logged = (tmp_path / "resumed" / LOSS_LOG_FILE).read_text().splitlines()
     assert [json.loads(line)["step"] for line in logged] == [2, 4, 6, 8, 10]
@@ -174,7 +174,9 @@ def test_resume_is_exact_for_two_optimisers_and_for_pair_samplers(tmp_path, name
     torch.manual_seed(999)
     result = train(resumed, data, settings, run_dir=tmp_path / "resumed", seed=0, device=CPU)
     assert result.resumed_from == 7
-    for (key, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+    for (key, a), b in zip(
+        straight.state_dict().items(), resumed.state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b), key
     logged = (tmp_path / "resumed" / LOSS_LOG_FILE).read_text()
     assert logged == (tmp_path / "straight" / LOSS_LOG_FILE).read_text()
@@ -267,26 +269,13 @@ def test_bench_run_trains_a_pair_model_and_writes_the_figures(tmp_path):
 
 
 def decode_png(payload):
-    """Width, height, colour type and pixels of a PNG written by disentangle_bench.util.images."""
-    import struct
-    import zlib
+    """Pixels (H, W, C) of a PNG written by disentangle_bench.util.images, read by Pillow."""
+    from PIL import Image
 
-    assert payload[:8] == b"\x89PNG\r\n\x1a\n"
-    chunks, position = {}, 8
-    while position < len(payload):
-        (length,) = struct.unpack(">I", payload[position : position + 4])
-        kind = payload[position + 4 : position + 8]
-        data = payload[position + 8 : position + 8 + length]
-        (crc,) = struct.unpack(">I", payload[position + 8 + length : position + 12 + length])
-        assert crc == zlib.crc32(kind + data) & 0xFFFFFFFF
-        chunks[kind] = data
-        position += 12 + length
-    width, height, depth, colour, *_ = struct.unpack(">IIBBBBB", chunks[b"IHDR"])
-    channels = 3 if colour == 2 else 1
-    rows = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), dtype=np.uint8)
-    rows = rows.reshape(height, 1 + width * channels)
-    assert depth == 8 and np.all(rows[:, 0] == 0) and b"IEND" in chunks
-    return rows[:, 1:].reshape(height, width, channels)
+    with Image.open(io.BytesIO(payload), formats=["PNG"]) as image:
+        assert image.mode in ("L", "RGB")
+        pixels = np.asarray(image)
+    return pixels if pixels.ndim == 3 else pixels[:, :, None]
 
 
 @pytest.mark.parametrize("channels", [1, 3])
