@@ -111,6 +111,18 @@ def test_hostile_strings_are_escaped_in_both_outputs(tmp_path):
     )
 
 
+def test_the_page_template_escapes_every_value_it_is_not_told_is_markup():
+    from markupsafe import Markup
+
+    from disentangle_bench.leaderboard.render_html import TEMPLATE, environment
+
+    env = environment()
+    assert env.autoescape is True and env.get_template(TEMPLATE).name == TEMPLATE
+    page = env.from_string("<p>{{ text }}|{{ safe }}</p>")
+    rendered = page.render(text='<b a="1">&\u202e', safe=Markup("<i>ok</i>"))
+    assert rendered == "<p>&lt;b a=&quot;1&quot;&gt;&amp;\N{REPLACEMENT CHARACTER}|<i>ok</i></p>"
+
+
 def test_same_submissions_give_identical_bytes(tmp_path):
     board = board_with(tmp_path, robust=ROBUST, fragile=FRAGILE)
     build_leaderboard(board)

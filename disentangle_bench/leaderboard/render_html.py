@@ -1,18 +1,31 @@
 """The leaderboard as one self-contained HTML page (``leaderboard/index.html``).
 
+Rendered from the Jinja2 template ``templates/index.html.j2`` with autoescaping: every value the
+template prints is escaped with :func:`~disentangle_bench.leaderboard.escape.escape_html` (which
+also replaces control and format characters) unless it is :class:`markupsafe.Markup`, and only
+three things are: this module's own constants (the CSP and the style sheet), strings the shared
+formatters built from escaped parts, and the SVG plots, whose labels
+:mod:`~disentangle_bench.leaderboard.plots` escapes. The same submissions give the same bytes.
+
 No script, no external file, no network: inline CSS and inline SVG plots, and a Content Security
 Policy (``default-src 'none'``) that forbids scripts and remote loads even if a browser met some.
-Every string that comes from a submission goes through :func:`escape_html`.
 """
 
 from __future__ import annotations
 
+from functools import cache
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
 from disentangle_bench.leaderboard import formatting as fmt
 from disentangle_bench.leaderboard.aggregate import Leaderboard, Table
-from disentangle_bench.leaderboard.escape import escape_html as esc
+from disentangle_bench.leaderboard.escape import escape_html
 from disentangle_bench.leaderboard.plots import drop_plot, scores_plot
 from disentangle_bench.leaderboard.render_markdown import TITLE
 
+TEMPLATE = "index.html.j2"
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'"
 
 STYLE = """
@@ -35,108 +48,86 @@ code { background: #f3f4f6; padding: 0 0.2rem; }
 """
 
 
-def render_html(board: Leaderboard) -> str:
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{esc(TITLE)}</title>",
-        f"<style>{STYLE}</style>",
-        "</head>",
-        "<body>",
-        f"<!-- {esc(fmt.GENERATED_NOTE)} -->",
-        f"<h1>{esc(TITLE)}</h1>",
-        '<p class="note">How much of a method\'s disentanglement survives when the variance '
-        "structure of the data is hidden: each score on the original dataset, on its structurally "
-        "perturbed twin and on its matched-noise twin.</p>",
-        f'<p class="note">{_code(fmt.HOW_IT_IS_GENERATED)}</p>',
-        f'<p class="note">{_code(fmt.STATISTICS)}</p>',
-        f'<p class="note">{_code(fmt.RANKING)}</p>',
-        "<h2>Submissions</h2>",
-    ]
-    if not board.entries:
-        parts += ["<p>No submissions yet.</p>", "</body>", "</html>", ""]
-        return "\n".join(parts)
-    parts += _submissions(board)
-    parts += ["<h2>Results</h2>", '<ul class="toc">']
-    for table in board.tables:
-        parts.append(f'<li><a href="#{table.anchor}">{fmt.table_title(table, esc)}</a></li>')
-    parts.append("</ul>")
-    for table in board.tables:
-        parts += _table(table)
-    parts += ["</body>", "</html>", ""]
-    return "\n".join(parts)
+def _escaped(value: Any) -> Markup:
+    """What the template prints: Markup as it is, anything else through :func:`escape_html`."""
+    if isinstance(value, Markup):
+        return value
+    return Markup(escape_html(value))
 
 
-def _two_lines(text: str) -> str:
+def _two_lines(text: str) -> Markup:
     """A formatted estimate with its interval (and notes) on a second, smaller line."""
-    mean, _, rest = esc(text).partition(" ")
-    return f'{mean}<span class="ci">{rest}</span>' if rest else mean
+    mean, _, rest = escape_html(text).partition(" ")
+    return Markup(f'{mean}<span class="ci">{rest}</span>' if rest else mean)
 
 
-def _code(text: str) -> str:
+def _code_spans(text: str) -> Markup:
     """Our own prose with `code` spans (no submission text in it)."""
-    pieces = esc(text).split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(pieces))
+    pieces = escape_html(text).split("`")
+    return Markup("".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(pieces)))
 
 
-def _submissions(board: Leaderboard) -> list[str]:
-    columns = fmt.SUBMISSION_COLUMNS
-    parts = [
-        '<div class="wide">',
-        '<table class="submissions">',
-        "<thead><tr>" + "".join(f"<th>{c}</th>" for c in columns) + "</tr></thead>",
-        "<tbody>",
-    ]
-    for entry in board.entries:
-        cells = fmt.submission_cells(entry, esc, lambda text: f"<code>{text}</code>")
-        parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    parts += ["</tbody>", "</table>", "</div>"]
-    return parts
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("disentangle_bench.leaderboard", "templates"),
+        autoescape=True,
+        finalize=_escaped,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["two_lines"] = _two_lines
+    env.filters["code_spans"] = _code_spans
+    return env
 
 
-def _table(table: Table) -> list[str]:
-    columns = fmt.header(table)
-    parts = [
-        f'<section class="result" id="{table.anchor}">',
-        f"<h3>{fmt.table_title(table, esc)}</h3>",
-        '<div class="wide">',
-        '<table class="leaderboard">',
-        f"<caption>{fmt.table_caption(table, esc)}</caption>",
-        "<thead><tr>" + "".join(f"<th>{esc(c)}</th>" for c in columns) + "</tr></thead>",
-        "<tbody>",
-    ]
+def render_html(board: Leaderboard) -> str:
+    template = environment().get_template(TEMPLATE)
+    return template.render(
+        csp=Markup(CSP),
+        style=Markup(STYLE),
+        title=TITLE,
+        generated_note=fmt.GENERATED_NOTE,
+        notes=[fmt.HOW_IT_IS_GENERATED, fmt.STATISTICS, fmt.RANKING],
+        submission_columns=fmt.SUBMISSION_COLUMNS,
+        submissions=[_submission_cells(entry) for entry in board.entries],
+        tables=[_table(table) for table in board.tables] if board.entries else [],
+    )
+
+
+def _submission_cells(entry: Any) -> list[Markup]:
+    # the shared formatter escapes every piece of submission text with escape_html
+    cells = fmt.submission_cells(entry, escape_html, lambda text: f"<code>{text}</code>")
+    return [Markup(cell) for cell in cells]
+
+
+def _table(table: Table) -> dict[str, Any]:
+    rows = []
     for row in table.rows:
         cells = [
-            ("num", str(row.rank) if row.rank is not None else fmt.MISSING),
-            ("", esc(row.entry.label)),
-            ("num", _two_lines(fmt.estimate(row.original))),
-            ("num", _two_lines(fmt.estimate(row.perturbed))),
+            {"number": True, "text": str(row.rank) if row.rank is not None else fmt.MISSING},
+            {"number": False, "text": row.entry.label},
+            {"number": True, "text": fmt.estimate(row.original)},
+            {"number": True, "text": fmt.estimate(row.perturbed)},
         ]
         if table.show_noise:
-            cells.append(("num", _two_lines(fmt.noise_cell(row))))
+            cells.append({"number": True, "text": fmt.noise_cell(row)})
         cells += [
-            ("num", _two_lines(fmt.estimate(row.drop))),
-            ("num", _two_lines(fmt.ratio(row))),
-            ("", esc(fmt.row_scale(row))),
-            ("", esc(fmt.joined(row.hardware))),
+            {"number": True, "text": fmt.estimate(row.drop)},
+            {"number": True, "text": fmt.ratio(row)},
+            {"number": False, "text": fmt.row_scale(row)},
+            {"number": False, "text": fmt.joined(row.hardware)},
         ]
-        parts.append(
-            '<tr class="entry">'
-            + "".join(f'<td class="{c}">{v}</td>' if c else f"<td>{v}</td>" for c, v in cells)
-            + "</tr>"
-        )
-    parts += [
-        "</tbody>",
-        "</table>",
-        "</div>",
-        '<div class="plots">',
-        scores_plot(table),
-        drop_plot(table),
-        "</div>",
-        "</section>",
-    ]
-    return parts
+        rows.append(cells)
+    return {
+        "anchor": table.anchor,
+        # table_title and table_caption escape every piece of submission text they join
+        "title": Markup(fmt.table_title(table, escape_html)),
+        "caption": Markup(fmt.table_caption(table, escape_html)),
+        "columns": fmt.header(table),
+        "rows": rows,
+        "scores_plot": Markup(scores_plot(table)),
+        "drop_plot": Markup(drop_plot(table)),
+    }
