@@ -10,8 +10,10 @@ at disentanglement_lib's relative paths (``disentanglement_lib/data/ground_truth
 | ``mpi3d_toy`` / ``mpi3d_realistic`` / ``mpi3d_real`` | ``mpi3d_<variant>/mpi3d_<variant>.npz`` |
 
 Construction reads only the headers and labels and checks keys, shapes, dtypes and the factor
-grid; the images are streamed once, at first use, into the on-disk cache (bit-packed for binary
-dSprites, uint8 memory maps otherwise), keyed by the file's path, size and modification time.
+grid (npz members with ``allow_pickle=False``, and only the array members a loader needs: a file
+never runs code); the images are streamed once, at first use, into the on-disk cache
+(bit-packed for binary dSprites, uint8 memory maps otherwise), keyed by the file's path, size
+and modification time.
 Every problem with a file (missing, truncated, corrupt, wrong keys, shapes, dtypes or grid) is a
 :class:`~disentangle_bench.util.errors.DataError` that names the file and what is wrong.
 """
@@ -19,7 +21,6 @@ Every problem with a file (missing, truncated, corrupt, wrong keys, shapes, dtyp
 from __future__ import annotations
 
 import os
-import pickle
 import struct
 import zipfile
 import zlib
@@ -78,7 +79,6 @@ _READ_ERRORS = (
     OSError,
     KeyError,
     struct.error,
-    pickle.UnpicklingError,
 )
 
 
@@ -173,12 +173,15 @@ class NpzSource(ArraySource):
             raise self.fail(f"cannot read the header of {key!r}", error) from None
         return shape, dtype
 
-    def read(self, key: str, *, allow_pickle: bool = False) -> np.ndarray:
+    def read(self, key: str) -> np.ndarray:
+        """The array member ``key``; object (pickled) members are refused, never unpickled."""
         try:
             with self.zip.open(self._members[key]) as handle:
-                return np.lib.format.read_array(
-                    handle, allow_pickle=allow_pickle, pickle_kwargs={"encoding": "latin1"}
-                )
+                return np.lib.format.read_array(handle, allow_pickle=False)
+        except ValueError as error:
+            if "allow_pickle" in str(error):
+                raise self.fail(f"{key!r} holds pickled objects, which are never loaded") from None
+            raise self.fail(f"cannot read {key!r} (truncated or corrupt?)", error) from None
         except _READ_ERRORS as error:
             raise self.fail(f"cannot read {key!r} (truncated or corrupt?)", error) from None
 
@@ -274,6 +277,18 @@ def check_canonical_classes(
         )
 
 
+def _grid_of_classes(source: ArraySource, key: str, classes: np.ndarray) -> list[int]:
+    """Factor sizes of integer class indices (N, F): one more than each column's maximum."""
+    if classes.ndim != 2 or classes.shape[0] == 0 or not np.issubdtype(classes.dtype, np.integer):
+        raise source.fail(
+            f"{key!r} has shape {classes.shape} and dtype {classes.dtype}; expected (N, F) "
+            "integer class indices"
+        )
+    if np.any(classes < 0):
+        raise source.fail(f"{key!r} holds negative class indices")
+    return [int(s) + 1 for s in classes.max(axis=0)]
+
+
 def grid_from_labels(
     source: ArraySource, key: str, labels: np.ndarray
 ) -> tuple[tuple[np.ndarray, ...], tuple[int, ...]]:
@@ -320,12 +335,14 @@ class FileData(StoredData):
 
 
 class DSpritesFile(FileData):
-    """DeepMind's dSprites npz (``imgs``, ``latents_classes``, ``latents_values``, ``metadata``).
+    """DeepMind's dSprites npz (``imgs``, ``latents_classes``, ``latents_values``).
 
-    The factor grid is read from ``metadata['latents_sizes']`` (the constant colour factor
+    The factor grid is read from ``latents_classes`` (one more than each column's largest
+    class; the rows must list that grid in row-major order, the colour column all 0 and then
     dropped), so files in this layout with another grid load too (e.g. an export of
-    ``dsprites_small``). ``imgs`` may be uint8 in {0, 1} (binary) or float32 in [0, 1]
-    (quantised to 8 bits on loading).
+    ``dsprites_small``). The ``metadata`` member, a pickled dict in DeepMind's file, is never
+    read: unpickling a file runs code. ``imgs`` may be uint8 in {0, 1} (binary) or float32 in
+    [0, 1] (quantised to 8 bits on loading).
     """
 
     name: ClassVar[str] = "dsprites_full"
@@ -337,17 +354,13 @@ class DSpritesFile(FileData):
     def __init__(self, path: str | None = None) -> None:
         self.path = resolve_data_file(path, (DSPRITES_FILE,), self.name)
         source = NpzSource(self.path)
-        source.require(("imgs", "latents_classes", "latents_values", "metadata"))
-        metadata = source.read("metadata", allow_pickle=True)
-        try:
-            metadata = metadata.item() if isinstance(metadata, np.ndarray) else metadata
-            latents_sizes = [int(s) for s in metadata["latents_sizes"]]
-        except (AttributeError, KeyError, TypeError, ValueError) as error:
-            raise source.fail("'metadata' has no 'latents_sizes'", error) from None
+        source.require(("imgs", "latents_classes", "latents_values"))
+        classes = source.read("latents_classes")
+        latents_sizes = _grid_of_classes(source, "latents_classes", classes)
         if len(latents_sizes) != 6 or latents_sizes[0] != 1:
             raise source.fail(
-                f"metadata latents_sizes {latents_sizes} is not [1, shape, scale, orientation, "
-                "x, y]"
+                f"'latents_classes' has a grid of sizes {latents_sizes}, not [1 (colour), shape, "
+                "scale, orientation, x, y]"
             )
         sizes = tuple(latents_sizes[1:])
         count = int(np.prod(sizes))
@@ -356,7 +369,6 @@ class DSpritesFile(FileData):
             raise source.fail(f"'imgs' has shape {shape}, expected ({count}, 64, 64)")
         if dtype not in (np.dtype(np.uint8), np.dtype(np.float32)):
             raise source.fail(f"'imgs' has dtype {dtype}, expected uint8 or float32")
-        classes = source.read("latents_classes")
         check_canonical_classes(source, "latents_classes", classes, latents_sizes)
         values = np.asarray(source.read("latents_values"), dtype=np.float64)
         if values.shape != classes.shape:

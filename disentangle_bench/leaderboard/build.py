@@ -6,14 +6,16 @@ leaderboard as it was. Submissions are read in file-name order; one that fails a
 skipped with a warning (``strict``: the build stops with its error). Of two submissions with the
 same content hash, method name or runs, the one whose file name sorts first is kept.
 
-The build checks what the files alone can prove (schema, hash, twins, ranges, duplicates): its
-output depends only on the submissions. Rebuilding each dataset to compare fingerprints needs its
-plugin installed and is ``bench leaderboard validate``'s job (or ``fingerprints=True``).
+Each file goes through :func:`~disentangle_bench.leaderboard.validation.admit`, the function
+``bench leaderboard validate`` calls: the build refuses every file ``validate --no-fingerprints``
+refuses (and also files whose names it would not write). It checks what the files alone can
+prove (schema, hash, twins, scores, duplicates): its output depends only on the submissions.
+Comparing fingerprints with the registry's datasets needs their plugins installed and is
+``bench leaderboard validate``'s job (or ``fingerprints=True``, ``--check-fingerprints``).
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,15 +31,15 @@ from disentangle_bench.leaderboard.submission import (
     collect_run_records,
     submission_path,
 )
-from disentangle_bench.leaderboard.validation import check, load_submission
+from disentangle_bench.leaderboard.validation import admit, check
 from disentangle_bench.util.errors import BenchError
 from disentangle_bench.util.files import atomic_write_json, atomic_write_text
+from disentangle_bench.util.writing import WriteError, writing
 
 README_FILE = "README.md"
 HTML_FILE = "index.html"
 LEADERBOARD_DIR = "leaderboard"
 MAX_SUBMISSIONS = 1000
-SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}\.json$")
 
 
 class LeaderboardError(BenchError):
@@ -67,9 +69,11 @@ def submission_files(directory: Path) -> list[Path]:
             f"{folder} is not a directory; create it, or write a submission there with "
             f"bench submit RUN_DIR --name NAME --to {directory}"
         )
-    files = sorted(
-        p for p in folder.iterdir() if p.name.endswith(".json") and not p.name.startswith(".")
-    )
+    try:
+        names = list(folder.iterdir())
+    except OSError as error:
+        raise LeaderboardError(f"cannot list {folder}: {error.strerror or error}") from None
+    files = sorted(p for p in names if p.name.endswith(".json") and not p.name.startswith("."))
     if len(files) > MAX_SUBMISSIONS:
         raise LeaderboardError(f"{folder} holds {len(files)} submissions (limit {MAX_SUBMISSIONS})")
     return files
@@ -90,12 +94,14 @@ def load_accepted(
     for path in submission_files(directory):
         source = f"{SUBMISSIONS_DIR}/{path.name}"
         try:
-            if not SAFE_FILE_NAME.match(path.name):
-                raise SubmissionError(
-                    source, ["unsafe file name; use letters, digits, '.', '_' and '-'"]
-                )
-            submission = load_submission(path, source)
-            check(submission, source, fingerprints=fingerprints, registry=registry, others=accepted)
+            submission = admit(
+                path,
+                source,
+                fingerprints=fingerprints,
+                registry=registry,
+                others=accepted,
+                file_name=True,
+            )
         except SubmissionError as error:
             if strict:
                 raise
@@ -130,8 +136,10 @@ def build_leaderboard(
     )
     board = aggregate(accepted)
     readme, page = render_markdown(board), render_html(board)
-    atomic_write_text(directory / README_FILE, readme)
-    atomic_write_text(directory / HTML_FILE, page)
+    with writing(directory / README_FILE, "the leaderboard table"):
+        atomic_write_text(directory / README_FILE, readme)
+    with writing(directory / HTML_FILE, "the leaderboard page"):
+        atomic_write_text(directory / HTML_FILE, page)
     return result
 
 
@@ -163,11 +171,17 @@ def build_leaderboard_for_runs(
     except BenchError as error:
         print(f"leaderboard not built: {error}", file=stream, flush=True)
         return None
-    for path, submission in submissions.items():
-        atomic_write_json(path, submission)
-    for stale in submission_files(board):
-        if stale not in submissions:
-            stale.unlink()
-    result = build_leaderboard(board, strict=True, stream=stream)
+    try:
+        for path, submission in submissions.items():
+            with writing(path, "the submission"):
+                atomic_write_json(path, submission)
+        for stale in submission_files(board):
+            if stale not in submissions:
+                with writing(stale, "(removing) the stale submission"):
+                    stale.unlink()
+        result = build_leaderboard(board, strict=True, stream=stream)
+    except WriteError as error:  # the runs and their results are written; only this is not
+        print(f"leaderboard not built: {error}", file=stream, flush=True)
+        return None
     print(f"leaderboard written to {result.html}", file=stream, flush=True)
     return result

@@ -2,7 +2,8 @@
 
 Keys are matched after dropping downstream_task's ``"<num_train>:"`` prefix and a per-factor
 ``"_factor_<i>"`` suffix (``"100:test_accuracy_factor_3"`` -> ``test_accuracy``). Unknown keys
-(third-party metrics) need only be finite; they are shown and ranked higher-first.
+(third-party metrics) need only be finite and at most ``MAX_MAGNITUDE`` (1e15) in magnitude, as
+every score must; they are shown and ranked higher-first.
 
 Ranges follow the definitions: MIG (Chen et al. 2018) is a gap of normalised mutual
 informations; SAP (Kumar et al. 2018) a gap of R^2 / accuracies; DCI (Eastwood and Williams 2018)
@@ -20,6 +21,9 @@ from dataclasses import dataclass
 
 #: Floating-point slack allowed at a range's ends.
 TOLERANCE = 1e-9
+#: Largest magnitude of any score, known key or not: means, drops, bootstrap resamples and plot
+#: axes over many such scores stay far from overflow (a float overflows past 1.8e308).
+MAX_MAGNITUDE = 1e15
 
 
 @dataclass(frozen=True)
@@ -79,15 +83,26 @@ def key_range(key: str) -> KeyRange | None:
 
 
 def value_problem(key: str, value: object) -> str | None:
-    """Why ``value`` cannot be a score for ``key`` (None when it can)."""
+    """Why ``value`` cannot be a score for ``key`` (None when it can).
+
+    A score is a finite float (an integer counts as the float it equals) of magnitude at most
+    :data:`MAX_MAGNITUDE`, within its key's range when the key is known.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return f"is not a number ({type(value).__name__})"
+    if isinstance(value, int):
+        if abs(value) > MAX_MAGNITUDE:
+            digits = int(value.bit_length() * math.log10(2)) + 1
+            return f"is an integer of about {digits} digits, larger than {MAX_MAGNITUDE:g}"
+        value = float(value)
     if not math.isfinite(value):
         return f"is not finite ({value})"
     bounds = key_range(key)
     if bounds is not None and not (bounds.low - TOLERANCE <= value <= bounds.high + TOLERANCE):
         high = "inf" if math.isinf(bounds.high) else f"{bounds.high:g}"
         return f"= {value!r} is outside its range [{bounds.low:g}, {high}]"
+    if abs(value) > MAX_MAGNITUDE:
+        return f"= {value!r} is larger than {MAX_MAGNITUDE:g} in magnitude"
     return None
 
 

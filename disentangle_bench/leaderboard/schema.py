@@ -25,6 +25,8 @@ HASH_FIELD = "content_hash"
 #: Limits on untrusted input (a submission file, its runs).
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_RUNS = 5000
+#: Largest integer anywhere in a submission (seeds, steps, counts).
+MAX_INTEGER = 2**63 - 1
 #: How many problems one error message lists before "and N more".
 MAX_LISTED_PROBLEMS = 5
 

@@ -11,7 +11,8 @@ Scores on the original data, on a perturbed twin and on the noise twin are paire
 resample picks the same seeds for all of them. drop = mean(original) - mean(perturbed), the mean
 of the per-seed differences; robustness = mean(perturbed) / mean(original), a ratio of means
 (per-seed ratios explode when an original score is near 0). The ratio is undefined (None) when
-the original mean is 0, and its interval is undefined when some resample's original mean is 0.
+the original mean is 0 (or so close to 0 that the ratio overflows), and its interval is
+undefined when some resample's original mean is 0 (or its ratio overflows).
 With one seed the interval is the point itself (no spread can be estimated).
 """
 
@@ -96,9 +97,16 @@ def bootstrap_ratio(
         raise ValueError("paired values need the same number of seeds")
     if base.mean() == 0.0:
         return None
-    index = resample_indices(len(base), resamples, seed)
-    denominators = base[index].mean(axis=1)
-    if np.any(denominators == 0.0):
-        return Estimate(float(other.mean() / base.mean()), None, None, len(base))
-    low, high = percentile_interval(other[index].mean(axis=1) / denominators)
-    return Estimate(float(other.mean() / base.mean()), low, high, len(base))
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        ratio = float(other.mean() / base.mean())
+        if not np.isfinite(ratio):  # an original mean so close to 0 that the ratio overflows
+            return None
+        index = resample_indices(len(base), resamples, seed)
+        denominators = base[index].mean(axis=1)
+        if np.any(denominators == 0.0):
+            return Estimate(ratio, None, None, len(base))
+        ratios = other[index].mean(axis=1) / denominators
+    if not np.all(np.isfinite(ratios)):
+        return Estimate(ratio, None, None, len(base))
+    low, high = percentile_interval(ratios)
+    return Estimate(ratio, low, high, len(base))

@@ -84,12 +84,18 @@ def _record_paths(path: Path) -> Iterable[Path]:
 
 def _load_record(path: Path) -> dict[str, Any]:
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(path.read_text(encoding="utf-8"), parse_int=_bounded_int)
     except (OSError, ValueError) as error:
         raise RunCollectionError(f"cannot read run record {path}: {error}") from error
     if not isinstance(record, dict) or record.get("status") != "complete":
         raise RunCollectionError(f"{path} is not a finished run record")
     return record
+
+
+def _bounded_int(text: str) -> int:
+    from disentangle_bench.leaderboard.validation import bounded_int
+
+    return bounded_int(text)
 
 
 def split_distribution(distribution: str) -> tuple[str, str | None]:
@@ -204,7 +210,13 @@ def build_submission(records: Sequence[dict[str, Any]], name: str) -> dict[str, 
         "runs": runs,
     }
     _refuse_non_finite(runs)
-    submission[HASH_FIELD] = content_hash(submission)
+    try:
+        submission[HASH_FIELD] = content_hash(submission)
+    except ValueError:  # NaN or infinity outside the scores (a hand-edited run record)
+        raise RunCollectionError(
+            "the run records hold a number that is not finite (NaN or infinity) outside their "
+            "scores; they cannot be submitted"
+        ) from None
     return submission
 
 

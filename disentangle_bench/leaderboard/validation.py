@@ -1,20 +1,28 @@
 """Checks on a submission, which is untrusted input.
 
-In order: size and JSON syntax (no NaN/Infinity), the JSON Schema, the content hash, config ids,
-one entry per (config, dataset, condition and eps, seed), finite scores within their key's range
+In order: size and JSON syntax (no NaN/Infinity, no float or integer too large), the JSON
+Schema, the content hash, config ids, one entry per (config, dataset, condition and eps, seed),
+scores that are finite floats of bounded size within their key's range
 (:mod:`~disentangle_bench.leaderboard.ranges`), complete twins (every (config, base dataset) has
 original runs and at least one perturbed twin, all conditions with the same seeds and score
-keys), and optionally the dataset fingerprints against the registered datasets. Every check
-reports all of its problems; :class:`SubmissionError` lists them in one line.
+keys), and optionally the dataset fingerprints against the registry's own datasets (never built
+from what the submission records: see :func:`fingerprint_report`). Every check reports all of
+its problems; :class:`SubmissionError` lists them in one line.
+
+:func:`admit` is the one path from a file to an accepted submission: ``bench leaderboard
+validate`` and ``bench leaderboard build`` both call it, so a file one refuses the other does too.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
+import re
 import stat
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +31,18 @@ from disentangle_bench.leaderboard.schema import (
     FORMAT,
     HASH_FIELD,
     MAX_FILE_BYTES,
+    MAX_INTEGER,
     SubmissionError,
     content_hash,
     schema_problems,
     sha256_hex,
 )
 from disentangle_bench.leaderboard.submission import config_id
+from disentangle_bench.util.errors import BenchError
 
 ORIGINAL = "original"
+#: The file names ``bench leaderboard build`` reads from ``submissions/``.
+SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}\.json$")
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -44,7 +56,12 @@ def parse_submission(data: bytes, source: str) -> dict[str, Any]:
         )
     try:
         text = data.decode("utf-8")
-        payload = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        payload = json.loads(
+            text,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+            parse_int=bounded_int,
+        )
     except UnicodeDecodeError as error:
         raise SubmissionError(source, [f"not UTF-8 text ({error.reason})"]) from None
     except (ValueError, RecursionError) as error:
@@ -65,6 +82,14 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def bounded_int(text: str) -> int:
+    """A JSON integer of at most 19 digits (|n| <= 2**63 - 1): seeds, steps and counts."""
+    digits = text.lstrip("-")
+    if len(digits) > 19 or abs(int(text)) > MAX_INTEGER:
+        raise ValueError(f"the integer {text[:20]}... ({len(digits)} digits) is too large")
+    return int(text)
+
+
 def load_submission(path: str | Path, source: str | None = None) -> dict[str, Any]:
     """Read a submission file: a regular file (not a link), at most 5 MB. ``source`` names it in
     messages (default: the path)."""
@@ -80,9 +105,54 @@ def load_submission(path: str | Path, source: str | None = None) -> dict[str, An
         raise SubmissionError(
             source, [f"{info.st_size:,} bytes is over the limit of {MAX_FILE_BYTES:,} bytes"]
         )
-    with path.open("rb") as handle:
-        data = handle.read(MAX_FILE_BYTES + 1)
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise SubmissionError(source, [f"cannot read it: {error.strerror or error}"]) from None
     return parse_submission(data, source)
+
+
+def admit(
+    path: str | Path,
+    source: str | None = None,
+    *,
+    fingerprints: bool = False,
+    registry: Any = None,
+    others: Mapping[str, dict[str, Any]] | None = None,
+    file_name: bool = False,
+    report: FingerprintReport | None = None,
+) -> dict[str, Any]:
+    """Read and check one submission file; raise :class:`SubmissionError` (one line) if refused.
+
+    ``file_name``: also require a name ``bench leaderboard build`` reads (``SAFE_FILE_NAME``).
+    A check that fails on hostile input in an unforeseen way refuses the file, naming the
+    error, rather than stopping a build of the other files. ``report`` collects the outcome of
+    the fingerprint comparison.
+    """
+    path = Path(path)
+    source = source if source is not None else str(path)
+    try:
+        if file_name and not SAFE_FILE_NAME.match(path.name):
+            raise SubmissionError(
+                source, ["unsafe file name; use letters, digits, '.', '_' and '-'"]
+            )
+        submission = load_submission(path, source)
+        check(
+            submission,
+            source,
+            fingerprints=fingerprints,
+            registry=registry,
+            others=others,
+            report=report,
+        )
+    except SubmissionError:
+        raise
+    except Exception as error:  # untrusted input must not stop a build of the other files
+        raise SubmissionError(
+            source, [f"cannot be checked ({type(error).__name__}: {_first(error)})"]
+        ) from error
+    return submission
 
 
 # -- checks ---------------------------------------------------------------------------------------
@@ -95,17 +165,25 @@ def check(
     fingerprints: bool = False,
     registry: Any = None,
     others: Mapping[str, dict[str, Any]] | None = None,
+    report: FingerprintReport | None = None,
 ) -> None:
     """Raise :class:`SubmissionError` listing every problem of ``submission``.
 
-    ``fingerprints``: also rebuild each dataset through the registry and compare fingerprints.
+    ``fingerprints``: also compare fingerprints with the registry's datasets
+    (:func:`fingerprint_report`; its outcome is copied into ``report`` when given).
     ``others``: accepted submissions (source -> submission) it must not duplicate.
     """
     found = problems(submission)
     if not found and others:
         found = duplicate_problems(submission, others)
     if not found and fingerprints:
-        found = fingerprint_problems(submission, registry)
+        outcome = fingerprint_report(submission, registry)
+        found = outcome.problems
+        if report is not None:
+            report.problems[:] = outcome.problems
+            report.checked[:] = outcome.checked
+            report.recorded_only.clear()
+            report.recorded_only.update(outcome.recorded_only)
     if found:
         raise SubmissionError(source, found)
 
@@ -298,57 +376,191 @@ def _run_hashes(submission: dict[str, Any]) -> Iterable[str]:
 
 
 # -- against the registry -----------------------------------------------------------------------
+#
+# A submission is untrusted: nothing it records is ever used to build a dataset. The registry
+# builds its own dataset (the factory called with no arguments: its defaults) and the recorded
+# fingerprint must equal that one's. The recorded perturbation is a registered transform applied
+# to that dataset with the recorded plain-valued parameters (eps, seed, ...): the images it
+# perturbs are still the registry's. Where that is not possible, only the recorded fingerprint
+# counts (and must agree across the runs, checked above): datasets recorded with parameters
+# other than their defaults, and datasets and perturbations that read files (a ``path``
+# parameter, or ``reads_files = True`` on the factory), whose content is a file on the
+# submitter's machine, not something the registry can build.
+
+#: Largest list a recorded perturbation parameter may be (plain values only).
+MAX_PARAMETER_ITEMS = 64
+
+
+@dataclass
+class FingerprintReport:
+    """The outcome of comparing a submission's fingerprints with the registry's datasets."""
+
+    problems: list[str] = field(default_factory=list)
+    #: dataset names whose fingerprint was re-derived and matched
+    checked: list[str] = field(default_factory=list)
+    #: dataset name -> why only its recorded fingerprint counts
+    recorded_only: dict[str, str] = field(default_factory=dict)
+
+    def note(self) -> str | None:
+        """One line on the datasets compared by recorded fingerprint only (None: none)."""
+        if not self.recorded_only:
+            return None
+        parts = [f"{name} ({why})" for name, why in sorted(self.recorded_only.items())]
+        return "fingerprint not re-derived, recorded one used: " + "; ".join(parts)
+
+
+def reads_files(factory: Any) -> bool:
+    """Whether a dataset or perturbation factory reads a file: ``reads_files`` when it declares
+    it, else whether it takes a ``path`` parameter."""
+    declared = getattr(factory, "reads_files", None)
+    if isinstance(declared, bool):
+        return declared
+    try:
+        return "path" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return True  # cannot tell: treat as file-based (never built)
+
+
+def default_parameters(factory: Any) -> dict[str, Any]:
+    """The factory's keyword defaults as JSON values (as a run records them without bindings)."""
+    from disentangle_bench.pipeline.config import to_json_value
+
+    parameters = {}
+    for name, parameter in inspect.signature(factory).parameters.items():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if parameter.default is not parameter.empty:
+            parameters[name] = to_json_value(parameter.default)
+    return parameters
 
 
 def fingerprint_problems(submission: dict[str, Any], registry: Any = None) -> list[str]:
-    """Rebuild every distinct dataset of the runs and compare its content fingerprint.
+    """The problems of :func:`fingerprint_report`."""
+    return fingerprint_report(submission, registry).problems
 
-    Each dataset is built by calling the registered factory with the recorded parameters (not
-    through gin), then the recorded perturbation with its recorded parameters.
-    """
+
+def fingerprint_report(submission: dict[str, Any], registry: Any = None) -> FingerprintReport:
+    """Compare every run's recorded dataset fingerprint with the registry's own dataset."""
     if registry is None:
         from disentangle_bench.registry import Registry
 
         registry = Registry()
-    found = []
-    bases: dict[str, Any] = {}
-    checked: set[str] = set()
+    report = FingerprintReport()
+    built: dict[str, Any] = {}  # base name -> the registry's dataset, or the reason it is not
+    seen: set[str] = set()
     for run in submission["runs"]:
         dataset = run["dataset"]
+        name = dataset["name"]
         key = sha256_hex([dataset["base"], dataset["parameters"], dataset["perturbation"]])
-        if key in checked:
+        if key in seen:
             continue
-        checked.add(key)
+        seen.add(key)
+        base = _registry_dataset(registry, dataset, built)
+        if isinstance(base, _Unchecked):
+            if base.problem:
+                report.problems.append(f"dataset {name!r}: {base.reason}")
+            else:
+                report.recorded_only[name] = base.reason
+            continue
+        data = base
+        perturbation = dataset["perturbation"]
+        if perturbation is not None:
+            data = _perturbed(registry, perturbation, base)
+            if isinstance(data, _Unchecked):
+                if data.problem:
+                    report.problems.append(f"dataset {name!r}: {data.reason}")
+                else:
+                    report.recorded_only[name] = data.reason
+                continue
         try:
-            base_key = sha256_hex([dataset["base"], dataset["parameters"]])
-            if base_key not in bases:
-                bases[base_key] = _build(registry, "datasets", dataset["base"], dataset)
-            data = bases[base_key]
-            if dataset["perturbation"] is not None:
-                perturbation = dataset["perturbation"]
-                data = _build(registry, "perturbations", perturbation["name"], perturbation).apply(
-                    data
-                )
-            actual = data.fingerprint
-        except Exception as error:  # a plugin that is missing or fails on these parameters
-            message = str(error).splitlines()[0] if str(error) else type(error).__name__
-            found.append(f"dataset {dataset['name']!r} cannot be rebuilt to check it: {message}")
+            actual = str(data.fingerprint)
+        except Exception as error:  # a plugin that fails on its own dataset
+            report.problems.append(f"dataset {name!r}: its fingerprint fails: {_first(error)}")
             continue
         if actual != dataset["fingerprint"]:
-            found.append(
-                f"dataset {dataset['name']!r}: fingerprint {dataset['fingerprint'][:12]} does not "
-                f"match the registered dataset ({actual[:12]}) built with the recorded parameters"
+            report.problems.append(
+                f"dataset {name!r}: fingerprint {dataset['fingerprint'][:12]} does not match "
+                f"the registered dataset ({actual[:12]})"
             )
-    return found
+        else:
+            report.checked.append(name)
+    return report
 
 
-def _build(registry: Any, kind: str, name: str, record: dict[str, Any]) -> Any:
+@dataclass(frozen=True)
+class _Unchecked:
+    reason: str
+    problem: bool  # True: the submission is refused; False: the recorded fingerprint counts
+
+
+def _registry_dataset(registry: Any, dataset: dict[str, Any], built: dict[str, Any]) -> Any:
+    """The registry's own dataset for a run's base (built once), or why there is none."""
+    base = dataset["base"]
+    try:
+        entry = registry.get("datasets", base)
+    except BenchError as error:
+        return _Unchecked(f"cannot be checked: {_first(error)}", problem=True)
+    if reads_files(entry.factory):
+        return _Unchecked("file-based", problem=False)
+    defaults = default_parameters(entry.factory)
+    if dataset["parameters"] != defaults:
+        changed = sorted(
+            k
+            for k in set(defaults) | set(dataset["parameters"])
+            if dataset["parameters"].get(k, _MISSING) != defaults.get(k, _MISSING)
+        )
+        shown = ", ".join(changed[:5]) + (", ..." if len(changed) > 5 else "")
+        return _Unchecked(f"non-default parameters: {shown}", problem=False)
+    if base not in built:
+        try:
+            built[base] = entry.factory()
+        except Exception as error:  # the registered dataset cannot be built on this machine
+            built[base] = _Unchecked(
+                f"the registered dataset cannot be built here to check it: {_first(error)}",
+                problem=True,
+            )
+    return built[base]
+
+
+def _perturbed(registry: Any, record: dict[str, Any], base: Any) -> Any:
+    """The registered perturbation with the recorded parameters applied to ``base``."""
+    try:
+        entry = registry.get("perturbations", record["name"])
+    except BenchError as error:
+        return _Unchecked(f"cannot be checked: {_first(error)}", problem=True)
+    if reads_files(entry.factory):
+        return _Unchecked(f"perturbation {record['name']!r} is file-based", problem=False)
     parameters = record["parameters"]
-    for key, value in parameters.items():
-        if not (value is None or isinstance(value, (bool, int, str)) or _finite(value)):
-            raise ValueError(f"parameter {key!r} is not a plain value")
-    return registry.get(kind, name).factory(**parameters)
+    bad = sorted(key for key, value in parameters.items() if not _plain(value))
+    if bad:
+        return _Unchecked(
+            f"perturbation parameter(s) {', '.join(bad[:5])} are not plain values", problem=True
+        )
+    try:
+        return entry.factory(**parameters).apply(base)
+    except Exception as error:  # parameters the perturbation refuses
+        return _Unchecked(
+            f"perturbation {record['name']!r} cannot be applied with the recorded parameters: "
+            f"{_first(error)}",
+            problem=True,
+        )
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, float) and math.isfinite(value)
+_MISSING = object()
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    if value is None or isinstance(value, (bool, str)):
+        return True
+    if isinstance(value, int):
+        return abs(value) <= MAX_INTEGER
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list) and depth == 0:
+        return len(value) <= MAX_PARAMETER_ITEMS and all(_plain(v, 1) for v in value)
+    return False
+
+
+def _first(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__

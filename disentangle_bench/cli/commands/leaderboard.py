@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     validate.add_argument(
         "--no-fingerprints",
         action="store_true",
-        help="skip rebuilding each dataset to compare its fingerprint",
+        help="skip comparing the dataset fingerprints with the registered datasets",
     )
     validate.set_defaults(handler=validate_command)
 
@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument(
         "--check-fingerprints",
         action="store_true",
-        help="also rebuild each dataset and compare fingerprints (needs the plugins installed)",
+        help="also compare fingerprints with the registered datasets (needs their plugins)",
     )
     build.set_defaults(handler=build_command)
 
@@ -51,7 +51,7 @@ def validate_command(args: argparse.Namespace) -> None:
 
     from disentangle_bench.leaderboard.build import load_accepted
     from disentangle_bench.leaderboard.schema import SubmissionError
-    from disentangle_bench.leaderboard.validation import check, load_submission
+    from disentangle_bench.leaderboard.validation import FingerprintReport, admit
     from disentangle_bench.util.errors import BenchError
 
     others = {}
@@ -70,14 +70,15 @@ def validate_command(args: argparse.Namespace) -> None:
             for source, other in others.items()
             if Path(args.against or ".", source).resolve() != path.resolve()
         }
+        report = FingerprintReport()
         try:
-            submission = load_submission(path)
-            check(
-                submission,
-                str(path),
+            submission = admit(
+                path,
                 fingerprints=not args.no_fingerprints,
                 registry=registry,
                 others=mine,
+                file_name=True,
+                report=report,
             )
         except SubmissionError as error:
             if len(args.files) == 1:
@@ -90,6 +91,9 @@ def validate_command(args: argparse.Namespace) -> None:
             f"({submission['method']['model']}), {len(submission['runs'])} runs; "
             f"{submission['content_hash']}"
         )
+        note = report.note()
+        if note:
+            print(f"{path}: {note}")
     if rejected:
         raise BenchError(f"{len(rejected)} of {len(args.files)} submissions rejected")
 

@@ -1,8 +1,15 @@
-"""``bench submit RUN_OR_STUDY_DIR... --name NAME [--to leaderboard/]``."""
+"""``bench submit RUN_OR_STUDY_DIR... --name NAME [--to DIR]``.
+
+The submission is written to ``DIR/submissions/<name>.json``; ``DIR`` defaults to the current
+directory, so a plain ``bench submit`` never modifies a leaderboard (the repository's tracked
+``leaderboard/`` included) unless asked with ``--to leaderboard``.
+"""
 
 from __future__ import annotations
 
 import argparse
+
+DEFAULT_TO = "."
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,9 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--to",
-        default="leaderboard",
+        default=DEFAULT_TO,
         metavar="DIR",
-        help="leaderboard directory: the file goes to DIR/submissions/ (default: leaderboard)",
+        help="the file goes to DIR/submissions/ (default: ./submissions/ in the current "
+        "directory; --to leaderboard adds it to the repository's leaderboard)",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing submission of that name"
@@ -30,38 +38,54 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-fingerprints",
         action="store_true",
-        help="skip rebuilding each dataset to compare its fingerprint",
+        help="skip comparing the dataset fingerprints with the registered datasets",
     )
     parser.set_defaults(handler=submit_command)
 
 
 def submit_command(args: argparse.Namespace) -> None:
+    import io
     from pathlib import Path
 
     from disentangle_bench.leaderboard.build import load_accepted
     from disentangle_bench.leaderboard.submission import (
+        SUBMISSIONS_DIR,
         build_submission,
         collect_run_records,
         submission_path,
     )
-    from disentangle_bench.leaderboard.validation import check
+    from disentangle_bench.leaderboard.validation import FingerprintReport, check
     from disentangle_bench.util.errors import BenchError
     from disentangle_bench.util.files import atomic_write_json
+    from disentangle_bench.util.writing import writing
 
     board = Path(args.to)
+    folder = board / SUBMISSIONS_DIR
+    for directory in (board, folder):
+        if directory.exists() and not directory.is_dir():
+            raise BenchError(
+                f"--to {board}: {directory} is a file, not a directory; the submission goes to "
+                f"DIR/{SUBMISSIONS_DIR}/<name>.json, so name a directory"
+            )
     path = submission_path(board, args.name)
     if path.exists() and not args.overwrite:
         raise BenchError(f"{path} exists; choose another --name or pass --overwrite to replace it")
     submission = build_submission(collect_run_records(args.paths), args.name)
     others = {}
-    if (board / "submissions").is_dir():
-        import io
-
+    if folder.is_dir():
         quiet = io.StringIO()  # an invalid neighbour is the build's business, not this one's
         others = load_accepted(board, stream=quiet)
-        others.pop(f"submissions/{path.name}", None)
-    check(submission, str(path), fingerprints=not args.no_fingerprints, others=others)
-    atomic_write_json(path, submission)
+        others.pop(f"{SUBMISSIONS_DIR}/{path.name}", None)
+    report = FingerprintReport()
+    check(
+        submission,
+        str(path),
+        fingerprints=not args.no_fingerprints,
+        others=others,
+        report=report,
+    )
+    with writing(path, "the submission"):
+        atomic_write_json(path, submission)
     runs = submission["runs"]
     datasets = sorted({run["dataset"]["name"] for run in runs})
     print(
@@ -69,4 +93,13 @@ def submit_command(args: argparse.Namespace) -> None:
         f"{len(runs)} runs in {len(submission['configs'])} config(s) on {', '.join(datasets)}; "
         f"{submission['content_hash']}"
     )
-    print(f"rebuild the leaderboard with: bench leaderboard build --dir {board}")
+    note = report.note()
+    if note:
+        print(note)
+    if args.to == DEFAULT_TO:
+        print(
+            f"to add it to a leaderboard, copy it into LEADERBOARD/{SUBMISSIONS_DIR}/ (or submit "
+            "with --to LEADERBOARD), then run: bench leaderboard build --dir LEADERBOARD"
+        )
+    else:
+        print(f"rebuild the leaderboard with: bench leaderboard build --dir {board}")
