@@ -17,7 +17,7 @@ from disentangle_bench.perturbations import (
     ObliqueStripes,
 )
 from disentangle_bench.registry import Registry
-from disentangle_bench.util.errors import DataError
+from disentangle_bench.util.errors import ConfigError, DataError
 
 
 @pytest.fixture(scope="module")
@@ -56,23 +56,104 @@ def test_oblique_is_deterministic_and_recorded_in_the_fingerprint(sprites):
     assert np.array_equal(first, b.sample_observations_from_factors(factors[:50], None))
     assert a.fingerprint == b.fingerprint != base.fingerprint
     assert a.fingerprint != ObliqueStripes(eps=0.1, seed=4).apply(base).fingerprint
-    assert a.fingerprint != ObliqueStripes(eps=0.1, seed=3, frequency=8).apply(base).fingerprint
+    assert (
+        a.fingerprint != ObliqueStripes(eps=0.1, seed=3, switch_share=0.125).apply(base).fingerprint
+    )
 
 
-def test_oblique_pattern_is_constant_along_its_null_directions(sprites):
+def test_oblique_phase_advances_by_the_designed_share_per_grid_step(sprites):
     base, _, _ = sprites
-    perturbation = ObliqueStripes(eps=0.1, seed=0)
-    direction, _ = perturbation.layout(base.num_factors, (64, 64))
-    sizes = np.asarray(base.factors_num_values, dtype=float)
-    # Moves orthogonal to the oblique direction (in u = w / (n - 1)) leave the pattern unchanged;
-    # moves along it change it.
-    null = np.array([direction[1], -direction[0], 0, 0, 0]) * (sizes - 1)
-    start = np.array([[1.0, 1.0, 1.0, 3.0, 3.0]])
-    same = perturbation.pattern(base, np.vstack([start, start + 0.3 * null]))
+    perturbation = ObliqueStripes(eps=0.1, seed=0, switch_share=0.25)
+    advance, _ = perturbation.layout(base)
+    # Shape is categorical and orientation cyclic: neither is mixed by default.
+    assert list(np.abs(advance)) == [0.0, 0.25, 0.0, 0.25, 0.25]
+    start = np.array([[1, 1, 1, 3, 3]])
+    for k, expected in enumerate(np.abs(advance)):
+        step = np.eye(5, dtype=np.int64)[k]
+        change = np.diff(perturbation.phase(base, np.vstack([start, start + step])))[0]
+        assert abs(change) == pytest.approx(np.pi * expected)
+    # Along the slow diagonal of two mixed factors the pattern does not change at all.
+    slow = np.zeros(5, dtype=np.int64)
+    slow[3], slow[4] = 1, -int(np.sign(advance[3]) * np.sign(advance[4]))
+    same = perturbation.pattern(base, np.vstack([start, start + slow]))
     assert np.array_equal(same[0], same[1])
-    along = direction * (sizes - 1) * 0.05
-    different = perturbation.pattern(base, np.vstack([start, start + along]))
-    assert not np.array_equal(different[0], different[1])
+
+
+GRIDS = ["dsprites_small", "dsprites", "shapes3d_small", "blob", "xysquares"]
+
+
+@pytest.mark.parametrize("name", GRIDS)
+def test_switch_shares_are_the_designed_ones_on_every_registered_grid(name):
+    from disentangle_bench.diagnostics import designed_switch_shares, switch_shares
+
+    registry = Registry()
+    build = {"dsprites": {"cache": False}}.get(name, {})
+    base = registry.build("datasets", name, **build) if build else registry.build("datasets", name)
+    twin = ObliqueStripes(eps=0.1, seed=0).apply(base)
+    measured = switch_shares(twin, num=128, seed=1)
+    designed = designed_switch_shares(twin)
+    assert measured.keys() == designed.keys() and measured
+    for move, share in designed.items():
+        assert measured[move] == pytest.approx(share, abs=0.03), move
+    # Every mixed factor switches a quarter of the blocks per step, on the small and full grid.
+    mixed = [n for n, s in designed.items() if "+" not in n and "-" not in n and s > 0]
+    assert mixed and all(designed[n] == 0.25 for n in mixed)
+
+
+def test_switch_shares_of_the_full_shapes3d_grid():
+    from disentangle_bench.diagnostics import designed_switch_shares, switch_shares
+
+    base = Registry().build("datasets", "shapes3d")
+    twin = ObliqueStripes(eps=0.1).apply(base)
+    designed = designed_switch_shares(twin)
+    assert designed["floor_hue"] == designed["orientation"] == 0.25
+    assert designed["shape"] == 0.0  # categorical: not mixed
+    measured = switch_shares(twin, num=32, seed=0)
+    for move in ("floor_hue", "scale", "orientation", "shape"):
+        assert measured[move] == pytest.approx(designed[move], abs=0.05), move
+
+
+def test_a_cyclic_factor_is_mixed_only_where_its_grid_can_carry_the_share(sprites):
+    base, _, _ = sprites  # orientation has 4 values on the small grid
+    with pytest.raises(ConfigError, match=r"oblique.switch_share.*'orientation' has 4 values"):
+        ObliqueStripes(factors=["orientation", "position_x"]).apply(base)
+    full = Registry().build("datasets", "dsprites", cache=False)  # 40 orientations
+    twin = ObliqueStripes(factors=["orientation", "position_x"]).apply(full)
+    advance, _ = twin.perturbation.layout(full)
+    assert np.abs(advance).tolist() == [0.0, 0.0, 0.25, 0.25, 0.0]
+    # A full turn of orientation brings the phase back: the pattern wraps with the factor.
+    start = np.array([[0, 0, 0, 5, 5]])
+    turn = start + np.array([[0, 0, 40, 0, 0]])
+    assert np.allclose(
+        np.cos(twin.perturbation.phase(full, np.vstack([start, turn]))),
+        np.cos(twin.perturbation.phase(full, start)[0]),
+    )
+
+
+@pytest.mark.parametrize(
+    ("factors", "message"),
+    [(["shape", "scale"], "'shape' is categorical"), (["colour"], r"\['colour'\] are not factors")],
+)
+def test_oblique_refuses_factors_it_cannot_mix(sprites, factors, message):
+    base, _, _ = sprites
+    with pytest.raises(ConfigError, match=message) as error:
+        ObliqueStripes(factors=factors).apply(base)
+    assert "\n" not in str(error.value) and "oblique.factors" in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["blob", "dsprites_small", "shapes3d_small"])
+def test_matched_noise_matches_the_structural_twins_change_norm(name):
+    from disentangle_bench.perturbations import NormMatchedNoise
+    from disentangle_bench.perturbations.matching import mean_change_norm
+
+    base = Registry().build("datasets", name)
+    structural = ObliqueStripes(eps=0.1).apply(base)
+    noise = NormMatchedNoise(eps=0.1, num=300).apply(base)
+    # Measured on configurations other than those the amplitude was matched on.
+    target = mean_change_norm(base, structural, num=300, seed=11)
+    assert mean_change_norm(base, noise, num=300, seed=11) == pytest.approx(target, rel=0.02)
+    assert noise.perturbation.parameters()["noise_eps"] > 0.1  # clipping eats part of the noise
+    assert noise.fingerprint != MatchedNoise(eps=0.1).apply(base).fingerprint
 
 
 def test_shuffled_control_reassigns_the_same_patterns(sprites):
@@ -92,8 +173,10 @@ def test_shuffled_control_reassigns_the_same_patterns(sprites):
     [
         ({"eps": 0.0}, "eps"),
         ({"eps": 0.6}, "eps"),
-        ({"frequency": 0}, "frequency"),
+        ({"switch_share": 0}, "switch_share"),
+        ({"switch_share": 0.3}, "quarter period"),
         ({"block": 0}, "block"),
+        ({"factors": "position_x"}, "list of factor names"),
     ],
 )
 def test_oblique_rejects_bad_parameters(kwargs, message):
@@ -170,13 +253,10 @@ def test_external_rejects_missing_and_corrupt_files(tmp_path):
 def test_registered_twins_name_base_perturbation_and_strength():
     registry = Registry()
     names = registry.names("datasets")
-    for twin in (
-        "dsprites_oblique_010",
-        "dsprites_oblique_0175",
-        "dsprites_noise_010",
-        "dsprites_noise_0175",
-    ):
-        assert twin in names
+    for base in ("dsprites", "shapes3d", "blob"):
+        for perturbation in ("oblique", "matched_noise", "oblique_shuffled"):
+            for strength in ("010", "0175"):
+                assert f"{base}_{perturbation}_{strength}" in names
     gin.parse_config("dsprites_oblique_0175.seed = 2")
     data = registry.build("datasets", "dsprites_oblique_0175")
     assert data.perturbation.parameters()["eps"] == 0.175

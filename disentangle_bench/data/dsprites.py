@@ -288,6 +288,8 @@ class ProceduralDSprites(ProceduralData):
     grid: ClassVar[tuple[np.ndarray, ...]] = FULL_GRID
     binary: ClassVar[bool] = True
     categorical_factors: ClassVar[tuple[str, ...]] = ("shape",)
+    #: Orientation runs over a full turn (its last value neighbours its first).
+    cyclic_factors: ClassVar[tuple[str, ...]] = ("orientation",)
     citation: ClassVar[str] = DSPRITES_CITATION
     description: ClassVar[str] = (
         "Procedurally rendered dSprites (disentangle-bench): one white sprite (square, ellipse, "

@@ -347,6 +347,7 @@ class DSpritesFile(FileData):
 
     name: ClassVar[str] = "dsprites_full"
     categorical_factors: tuple[str, ...] = ("shape",)
+    cyclic_factors: tuple[str, ...] = ("orientation",)
     license: ClassVar[str] = "apache-2.0"
     citation: ClassVar[str] = DSPRITES_CITATION
     description: ClassVar[str] = "DeepMind's dSprites file (dsprites-dataset), as distributed."

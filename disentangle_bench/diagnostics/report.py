@@ -1,8 +1,8 @@
 """The variance diagnostic as a report: summary numbers, an eps sweep and a side-by-side PNG.
 
 Figure layout (one column per dataset, original first): the top panel is ``|V|``, the absolute
-eigenvectors of the mean Gram matrix of the finite differences (K x K, one column per
-eigenvector; a permutation pattern means aligned with the factor axes); the bottom panel is the
+eigenvectors of the cost form of one-step moves (K x K, one column per eigenvector; a
+permutation pattern means aligned with the factor axes); the bottom panel is the
 direction scan, one row per factor plane and one column per angle (0 to 180 degrees), the cost
 divided by the row's minimum (dark: cheap; the cheapest angle of each row is marked white).
 """
@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from disentangle_bench.data.ground_truth import GroundTruthData
+from disentangle_bench.diagnostics.switching import switch_shares
 from disentangle_bench.diagnostics.variance import VarianceStructure, local_variance_structure
+from disentangle_bench.perturbations.base import PerturbedData
 from disentangle_bench.util.errors import ConfigError
 from disentangle_bench.util.files import atomic_write, atomic_write_json, atomic_write_text
 from disentangle_bench.util.images import encode_png
@@ -49,7 +51,8 @@ def sweep_markdown(rows: list[dict[str, Any]]) -> str:
     columns = list(rows[0])
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        lines.append("| " + " | ".join(f"{row[c]:.3g}" for c in columns) + " |")
+        cells = (row[c] if isinstance(row[c], str) else f"{row[c]:.3g}" for c in columns)
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -59,7 +62,7 @@ def _upscale(matrix: np.ndarray, cell: int = CELL) -> np.ndarray:
 
 def _panel(structure: VarianceStructure) -> np.ndarray:
     """An RGB uint8 panel for one dataset (see the module docstring)."""
-    _, vectors = np.linalg.eigh(structure.mean_gram)
+    _, vectors = np.linalg.eigh(structure.cost_gram)
     top = _upscale(np.abs(vectors))
     grey_top = np.stack([top] * 3, axis=-1)
     if structure.direction_costs:
@@ -124,15 +127,29 @@ def write_variance_report(
         labels[label] = base if eps == 0 else with_strength(perturbation, eps).apply(base)
     structures = compare(labels, num_points=num_points, seed=seed)
     rows = []
-    for eps, structure in zip(eps_values, structures):
+    for eps, structure in zip(eps_values, structures, strict=True):
         summary = structure.summary()
         rows.append({"eps": float(eps), **{k: summary[k] for k in SWEEP_COLUMNS}})
+    shares = {
+        f"{eps:g}": switch_shares(data, num=num_points, seed=seed)
+        for eps, data in zip(eps_values, labels.values(), strict=True)
+        if isinstance(data, PerturbedData)
+    }
     factors = structures[0].factor_names
     text = (
         f"variance structure of {base_name} under {perturbation.name} "
         f"({num_points} base configurations, cost: {structures[0].cost}, "
         f"factors: {', '.join(factors)})\n\n" + sweep_markdown(rows)
     )
+    if shares:
+        moves = list(next(iter(shares.values())))
+        share_rows = [
+            {"move": move, **{eps: s[move] for eps, s in shares.items()}} for move in moves
+        ]
+        text += (
+            "\nswitch share per grid step (pixels whose push turns on or off), by eps:\n\n"
+            + sweep_markdown(share_rows)
+        )
     path = Path(prefix)
     atomic_write(path.with_suffix(".png"), lambda h: h.write(encode_png(figure(structures))))
     atomic_write_json(
@@ -144,6 +161,7 @@ def write_variance_report(
             "num_points": num_points,
             "seed": seed,
             "sweep": rows,
+            "switch_shares": shares,
             "details": [s.summary() for s in structures],
         },
     )
@@ -152,8 +170,9 @@ def write_variance_report(
 
 
 SWEEP_COLUMNS = (
-    "gram_axis_distance",
-    "gram_eigenvalue_ratio_median",
+    "off_diagonal_mass",
+    "relative_eigengap",
+    "verdict",
     "mean_oblique_advantage",
     "mean_axis_offset_degrees",
     "mean_anisotropy",

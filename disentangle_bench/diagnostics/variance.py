@@ -1,24 +1,35 @@
 """The local variance structure of a ground-truth dataset, and how well it singles out the factors.
 
 Two views, both at sampled base configurations ``w`` (variance-structure reference; Rolinek,
-Zietlow and Martius, CVPR 2019; Zietlow, Rolinek and Martius, ICML 2021):
+Zietlow and Martius, CVPR 2019; Zietlow, Rolinek and Martius, ICML 2021), both measured in the
+model's own loss: the summed per-pixel Jensen-Shannon divergence between ``Bernoulli(x(w))`` and
+``Bernoulli(x(w + v))`` for images (Bernoulli decoders), the squared distance otherwise.
 
-1. **Linearised (Gram).** The finite differences ``d_k = x(w + e_k) - x(w)`` along every factor
-   with more than one value form ``D``; the eigenvectors ``V`` of ``G = D^T D`` are the local
-   principal directions in factor space. Aligned data have ``V`` close to a signed permutation
-   (:func:`distance_to_signed_permutation`, 0 for a perfect match) and distinct eigenvalues (a
-   degenerate spectrum makes every rotation equally good). ``diag(G)`` is the per-factor local
-   variance (squared change per grid step).
-2. **Non-linear (direction scan).** Sharp images are not locally linear in the factors, so the
-   cost of a one-step move ``v = cos(t) e_k + sin(t) e_l`` is measured directly, at angles ``t``
-   around each plane of two factors, in the model's own loss: the summed per-pixel Jensen-Shannon
-   divergence between ``Bernoulli(x(w))`` and ``Bernoulli(x(w + v))`` for images (Bernoulli
-   decoders), the squared distance otherwise. A VAE's latents follow the cheapest directions; the
-   *axis offset* is the angle between the cheapest direction and the nearest factor axis (0 degrees:
+1. **The cost form (Gram).** The quadratic form that fits the cost ``c(v)`` of one-grid-step
+   moves: ``G_kk = c(e_k)`` and, by polarisation, ``G_kl = (c(e_k + e_l) - c(e_k - e_l)) / 4``.
+   For locally linear data this is exactly ``D^T D`` of the finite differences; for sharp images
+   or patterns that switch within a grid step it is what the moves really cost (the linearised
+   ``D^T D`` misses that a diagonal move can cost less than its two axis steps). Statistics:
+
+   - the headline, *off-diagonal mass* ``m = sum_{k != l} C_kl^2 / (K (K - 1))`` of the
+     correlation-normalised form ``C = diag(G)^-1/2 G diag(G)^-1/2``: 0 when the factors' changes
+     are orthogonal under the cost (the factor axes are the principal directions), 1 when they
+     are collinear. It is invariant to each factor's scale (so grid resolution does not decide)
+     and does not depend on an arbitrary choice of eigenvectors near degeneracy;
+   - *degeneracy*, the smallest relative gap ``(lambda_{i+1} - lambda_i) / lambda_{i+1}`` between
+     adjacent eigenvalues of the range-normalised form ``S G S`` (``S = diag(n_k - 1)``: the cost
+     per unit of each factor's range, the scale a unit-variance latent covers); by Davis-Kahan the
+     principal directions are stable only when this gap is large;
+   - a *verdict*: ``misaligned`` when ``m >= MISALIGNED_MASS``, else ``degenerate`` when the gap
+     is below ``DEGENERATE_GAP``, else ``aligned``.
+2. **The direction scan.** The cost of a unit move ``v = cos(t) e_k + sin(t) e_l`` at angles ``t``
+   around each plane of two factors: a VAE's latents follow the cheapest directions; the *axis
+   offset* is the angle between the cheapest direction and the nearest factor axis (0 degrees:
    aligned, 45: as oblique as possible). Off-grid moves need a dataset that renders fractional
    factor positions (``observations_at``; ``off_grid_factors`` names the factors it can move, and
    only planes of two such factors are scanned); otherwise the scan uses the grid moves at 0, 45,
-   90 and 135 degrees (one step along an axis, one step along each diagonal).
+   90 and 135 degrees, each cost divided by the squared move length (a diagonal grid move is
+   sqrt(2) long), so that every angle is compared per unit move.
 """
 
 from __future__ import annotations
@@ -32,11 +43,47 @@ import numpy as np
 from scipy.special import xlogy
 
 from disentangle_bench.data.ground_truth import GroundTruthData
-from disentangle_bench.diagnostics.steps import axis_steps, principal_directions
-from disentangle_bench.metrics.jacobian import distance_to_signed_permutation
+from disentangle_bench.diagnostics.steps import axis_steps
 from disentangle_bench.perturbations.base import PerturbedData
 
 GRID_ANGLES = (0.0, 45.0, 90.0, 135.0)
+#: Verdict thresholds (documented in docs/perturbations.md): off-diagonal mass from which the
+#: factors' changes count as mixed, and the relative eigen-gap below which the form is degenerate.
+MISALIGNED_MASS = 0.05
+DEGENERATE_GAP = 0.1
+
+
+def off_diagonal_mass(gram: np.ndarray) -> float:
+    """``sum_{k != l} C_kl^2 / (K (K - 1))`` of the correlation-normalised ``gram`` (0 for a
+    diagonal form, 1 for a form of rank one with every factor involved)."""
+    gram = np.asarray(gram, dtype=np.float64)
+    k = len(gram)
+    if k < 2:
+        return 0.0
+    scale = 1.0 / np.sqrt(np.maximum(np.diag(gram), 1e-300))
+    correlation = gram * scale[:, None] * scale[None, :]
+    off = correlation - np.diag(np.diag(correlation))
+    return float(np.sum(off**2) / (k * (k - 1)))
+
+
+def relative_eigengap(gram: np.ndarray, scales: np.ndarray | None = None) -> float:
+    """The smallest ``(lambda_{i+1} - lambda_i) / lambda_{i+1}`` of ``S gram S`` (``S =
+    diag(scales)``, default the identity), eigenvalues ascending: 0 for a degenerate pair."""
+    gram = np.asarray(gram, dtype=np.float64)
+    if len(gram) < 2:
+        return 1.0
+    s = np.ones(len(gram)) if scales is None else np.asarray(scales, dtype=np.float64)
+    eigenvalues = np.linalg.eigvalsh(s[:, None] * gram * s[None, :])
+    upper = np.maximum(eigenvalues[1:], 1e-300)
+    return float(np.min((eigenvalues[1:] - eigenvalues[:-1]) / upper))
+
+
+def verdict(mass: float, gap: float) -> str:
+    """``misaligned``, ``degenerate`` or ``aligned`` (thresholds :data:`MISALIGNED_MASS`,
+    :data:`DEGENERATE_GAP`)."""
+    if mass >= MISALIGNED_MASS:
+        return "misaligned"
+    return "degenerate" if gap < DEGENERATE_GAP else "aligned"
 
 
 def bernoulli_js(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -78,10 +125,8 @@ class VarianceStructure:
     dataset: str
     factor_names: list[str]
     cost: str
-    per_factor_variance: np.ndarray  # (K,) mean squared change per grid step
-    mean_gram: np.ndarray  # (K, K) mean Gram matrix of the finite differences
-    axis_distance: np.ndarray  # (points,) distance of V to a signed permutation, per point
-    eigenvalue_ratio: np.ndarray  # (points,) largest / smallest Gram eigenvalue, per point
+    factor_sizes: list[int]
+    cost_gram: np.ndarray  # (K, K) the cost form of one-step moves (module docstring)
     angles: np.ndarray  # (A,) degrees
     direction_costs: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     continuous: bool = True
@@ -104,9 +149,25 @@ class VarianceStructure:
             }
         return summary
 
+    @property
+    def per_factor_variance(self) -> np.ndarray:
+        """(K,) mean cost of one grid step along each factor."""
+        return np.diag(self.cost_gram).copy()
+
+    @property
+    def off_diagonal_mass(self) -> float:
+        return off_diagonal_mass(self.cost_gram)
+
+    @property
+    def relative_eigengap(self) -> float:
+        return relative_eigengap(self.cost_gram, np.asarray(self.factor_sizes) - 1.0)
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.off_diagonal_mass, self.relative_eigengap)
+
     def summary(self) -> dict[str, Any]:
         planes = self.plane_summary()
-        k = len(self.factor_names)
 
         def mean_of(key: str) -> float:
             values = [plane[key] for plane in planes.values()]
@@ -116,10 +177,12 @@ class VarianceStructure:
             "dataset": self.dataset,
             "cost": self.cost,
             "factors": self.factor_names,
-            "per_factor_variance": dict(zip(self.factor_names, self.per_factor_variance.tolist())),
-            "gram_axis_distance": float(np.mean(self.axis_distance)),
-            "gram_axis_distance_max": float(np.sqrt(2.0 * k)),
-            "gram_eigenvalue_ratio_median": float(np.median(self.eigenvalue_ratio)),
+            "per_factor_variance": dict(
+                zip(self.factor_names, self.per_factor_variance.tolist(), strict=True)
+            ),
+            "off_diagonal_mass": self.off_diagonal_mass,
+            "relative_eigengap": self.relative_eigengap,
+            "verdict": self.verdict,
             "mean_axis_offset_degrees": mean_of("axis_offset"),
             "mean_oblique_advantage": mean_of("oblique_advantage"),
             "mean_anisotropy": mean_of("anisotropy"),
@@ -161,10 +224,7 @@ def local_variance_structure(
     active, base = list(steps.factors), steps.base
     names = [data.factor_names[k] for k in active]
     x0 = steps.origin.reshape(num_points, -1).astype(np.float64)
-    d = steps.differences()  # (points, pixels, K)
-    eigenvalues, eigenvectors = principal_directions(d)
-    axis_distance = np.array([distance_to_signed_permutation(v) for v in eigenvectors])
-    ratio = eigenvalues[:, -1] / np.maximum(eigenvalues[:, 0], 1e-12)
+    gram = cost_form(data, active, num_points, random_state, COSTS[cost])
 
     movable = set(_off_grid_factors(data))
     continuous = observations_at(data, base[:1].astype(np.float64)) is not None
@@ -184,14 +244,43 @@ def local_variance_structure(
         dataset=name or type(data).__name__,
         factor_names=names,
         cost=cost,
-        per_factor_variance=np.einsum("npk,npk->k", d, d) / num_points,
-        mean_gram=np.einsum("npk,npl->kl", d, d) / num_points,
-        axis_distance=axis_distance,
-        eigenvalue_ratio=ratio,
+        factor_sizes=[int(data.factors_num_values[k]) for k in active],
+        cost_gram=gram,
         angles=angles,
         direction_costs=costs,
         continuous=continuous,
     )
+
+
+def cost_form(
+    data: GroundTruthData,
+    active: Sequence[int],
+    num_points: int,
+    random_state: np.random.RandomState,
+    cost,
+) -> np.ndarray:
+    """The cost form ``G`` over the ``active`` factors: ``G_kk = c(e_k)``, ``G_kl = (c(e_k + e_l)
+    - c(e_k - e_l)) / 4``, each ``c`` the mean cost of that one-step move from ``num_points``
+    random starts at which the move stays on the grid."""
+    sizes = np.asarray(data.factors_num_values)
+
+    def mean_cost(move: np.ndarray) -> float:
+        low, high = np.maximum(0, -move), sizes - 1 - np.maximum(0, move)
+        start = low + (random_state.rand(num_points, len(sizes)) * (high - low + 1)).astype(int)
+        x0 = data.sample_observations_from_factors(start, random_state).reshape(num_points, -1)
+        x1 = data.sample_observations_from_factors(start + move, random_state)
+        return float(cost(x0, x1.reshape(num_points, -1)).mean())
+
+    unit = np.eye(len(sizes), dtype=np.int64)
+    gram = np.zeros((len(active), len(active)))
+    for i, k in enumerate(active):
+        gram[i, i] = mean_cost(unit[k])
+        for j in range(i):
+            l = active[j]  # noqa: E741
+            gram[i, j] = gram[j, i] = (
+                mean_cost(unit[k] + unit[l]) - mean_cost(unit[k] - unit[l])
+            ) / 4
+    return gram
 
 
 def _off_grid_factors(data: GroundTruthData) -> tuple[str, ...]:
@@ -216,7 +305,8 @@ def _scan_continuous(data, base, a, b, angles, cost) -> np.ndarray:
 
 
 def _scan_grid(data, random_state, base, a, b, x0, cost) -> np.ndarray:
-    """Mean cost of the grid moves (1,0), (1,1), (0,1), (-1,1) in the (a, b) plane."""
+    """Mean cost per unit squared length of the grid moves (1,0), (1,1), (0,1), (-1,1) in the
+    (a, b) plane."""
     sizes = data.factors_num_values
     result = []
     for step_a, step_b in ((1, 0), (1, 1), (0, 1), (-1, 1)):
@@ -226,5 +316,5 @@ def _scan_grid(data, random_state, base, a, b, x0, cost) -> np.ndarray:
         valid = (moved[:, a] >= 0) & (moved[:, a] < sizes[a]) & (moved[:, b] < sizes[b])
         x1 = data.sample_observations_from_factors(moved[valid], random_state)
         x1 = x1.reshape(int(valid.sum()), -1)
-        result.append(cost(x0[valid], x1).mean())
+        result.append(cost(x0[valid], x1).mean() / (step_a**2 + step_b**2))  # per unit move
     return np.asarray(result)

@@ -3,6 +3,7 @@
 from disentangle_bench.perturbations.base import AdditivePerturbation, PerturbedData
 from disentangle_bench.perturbations.external import ExternalPerturbation
 from disentangle_bench.perturbations.linear_mix import LinearMix
+from disentangle_bench.perturbations.matching import NormMatchedNoise
 from disentangle_bench.perturbations.noise import MatchedNoise
 from disentangle_bench.perturbations.oblique import ObliqueStripes, ShuffledOblique
 
@@ -11,6 +12,7 @@ __all__ = [
     "ExternalPerturbation",
     "LinearMix",
     "MatchedNoise",
+    "NormMatchedNoise",
     "ObliqueStripes",
     "PerturbedData",
     "ShuffledOblique",

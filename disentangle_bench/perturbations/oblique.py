@@ -1,35 +1,57 @@
-"""The oblique block-stripe perturbation: hides the variance structure of sharp images.
+"""The oblique block-stripe perturbation: rotates the local variance structure, in grid units.
 
-Design (this project's; the paper's exact recipe is not public). For an image ``x(w)`` with
-factor configuration ``w``, let ``u_k = w_k / (n_k - 1)`` in [0, 1] be the factor positions and
-``s(w) = sum_k sigma_k u_k / sqrt(F)`` one *oblique* coordinate (``sigma_k`` seeded random signs).
-The image is split into ``block x block`` pixel blocks, each with a fixed random phase ``phi_b``:
+Design (this project's; the paper's exact recipe is not public). The image is cut into
+``block x block`` pixel blocks, each with a fixed random phase ``phi_b``. For a factor
+configuration ``w`` (grid indices), with ``M`` the mixed factors and ``sigma_k`` seeded random
+signs,
 
-    m_p(w) = inward(x_p(w)) * 1[cos(2 pi frequency s(w) + phi_b(p)) > 0],
+    theta(w)  = pi * sum_{k in M} a_k sigma_k w_k,
+    m_p(w)    = inward(x_p(w)) * 1[cos(theta(w) + phi_b(p)) > 0],
     inward(x) = +1 if x < 1/2 else -1.
 
-- Bounded and exact: ``||m||_inf <= 1``; the push is always inward, so ``x' = clip(x + eps m, 0,
-  1)`` never clips (eps <= 1/2), and for binary images thresholding ``x'`` at 1/2 returns ``x``:
-  every factor is kept and distinct configurations stay distinct.
-- Oblique: a move ``delta`` in factor space switches a fraction of about
-  ``2 frequency |sigma . (delta / (n - 1))| / sqrt(F)`` of the blocks. In every plane of two factors
-  the pattern is constant along one diagonal and changes fastest along the other, so the cheapest
-  direction of change (the one a VAE aligns a latent with) turns to 45 degrees from the axes
-  wherever the pattern's cost competes with the sprite's own.
-- Learnable: phases constant on 8 x 8 blocks can be reproduced by a convolutional decoder; a
-  per-pixel phase is treated as noise (variance-structure reference, measured prototypes).
-- ``shuffle=True`` is the control: the same pattern images assigned to a fixed random permutation
-  of the configurations (identical statistics, no structure left).
+- *Designed in grid units.* A one-step move along a mixed factor advances the phase by
+  ``pi a_k``; a block switches when one of its two threshold crossings falls inside that arc, so
+  the share of blocks that switch per step is exactly ``a_k`` (averaged over the phase lattice),
+  whatever the factor's number of values: the same on the small and the full grid. ``a_k`` is
+  ``switch_share`` for every ordinal factor. Along the diagonal ``sigma_k e_k + sigma_l e_l`` of
+  two mixed factors the share is ``a_k + a_l``, along the other diagonal ``|a_k - a_l|`` (0 for
+  equal shares): the cheapest direction of change turns to 45 degrees from the axes. No aliasing:
+  ``switch_share <= 1/4``, so one step along an axis or a two-factor diagonal advances the phase
+  by at most a quarter period.
+- *Which factors.* ``factors`` names the mixed factors; by default every ordinal factor (more
+  than one value, neither categorical nor cyclic). Categorical factors (a shape) have no order
+  and cannot be mixed. A cyclic factor (dSprites' orientation) may be named: its advance is
+  rounded so that a full turn returns the phase to its start (``a_k = 2 j / n_k`` with ``j`` the
+  nearest whole number of half turns), and a grid too coarse to carry ``switch_share`` (fewer
+  than ``2 / switch_share`` values) is refused.
+- *Factors kept.* ``||m||_inf <= 1`` and the push is always inward, so nothing is clipped for
+  ``eps <= 1/2``; for binary images thresholding ``x'`` at 1/2 returns ``x``.
+- *Learnable.* Phases constant on blocks (default: an eighth of the image side) can be
+  reproduced by a decoder; a per-pixel phase is treated as noise (variance-structure reference).
+- *What it adds.* The pattern depends on ``w`` only through the circular phase ``theta(w)``: a
+  new, one-dimensional circular variable in the images. docs/perturbations.md says how the test
+  bed study checks whether trained models encode it on its own.
+
+``shuffle=True`` is the control ``oblique_shuffled``: the same pattern images assigned to a fixed
+random permutation of the configurations. It keeps every per-image statistic and removes the
+relation between the pattern and the factors: the pattern becomes an extra image variable that
+no factor explains (a decoder can only memorise it), not an absence of structure.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from disentangle_bench.data.ground_truth import GroundTruthData
 from disentangle_bench.perturbations.base import AdditivePerturbation
+from disentangle_bench.util.errors import ConfigError
+
+#: The largest switch share: one step along an axis or a two-factor diagonal advances the
+#: phase by at most a quarter period.
+MAX_SWITCH_SHARE = 0.25
 
 
 def inward(observations: np.ndarray) -> np.ndarray:
@@ -37,8 +59,69 @@ def inward(observations: np.ndarray) -> np.ndarray:
     return np.where(observations < 0.5, 1.0, -1.0).astype(np.float32)
 
 
+def factor_kinds(data: GroundTruthData) -> tuple[set[str], set[str]]:
+    """(categorical, cyclic) factor names, looked up through wrapped datasets."""
+    source: Any = data
+    while not hasattr(source, "cyclic_factors") and hasattr(source, "base"):
+        source = source.base
+    categorical = set(getattr(data, "categorical_factors", ()))
+    return categorical, set(getattr(source, "cyclic_factors", ()))
+
+
+def ordinal_factors(data: GroundTruthData) -> tuple[str, ...]:
+    """The factors an oblique pattern mixes by default: more than one value, neither
+    categorical nor cyclic."""
+    categorical, cyclic = factor_kinds(data)
+    return tuple(
+        name
+        for name, size in zip(data.factor_names, data.factors_num_values, strict=True)
+        if size > 1 and name not in categorical and name not in cyclic
+    )
+
+
+def step_shares(
+    data: GroundTruthData, switch_share: float, factors: Sequence[str] | None = None
+) -> np.ndarray:
+    """The designed share ``a_k`` of blocks that switch per grid step along each factor (0 for
+    factors not mixed); raises :class:`ConfigError` for a design the grid cannot carry."""
+    categorical, cyclic = factor_kinds(data)
+    names = list(data.factor_names)
+    mixed = ordinal_factors(data) if factors is None else tuple(factors)
+    unknown = [name for name in mixed if name not in names]
+    if unknown:
+        raise ConfigError(
+            f"oblique.factors: {unknown} are not factors of {type(data).__name__} "
+            f"(factors: {', '.join(names)})"
+        )
+    shares = np.zeros(len(names))
+    for name in mixed:
+        k = names.index(name)
+        size = data.factors_num_values[k]
+        if name in categorical:
+            raise ConfigError(f"oblique.factors: {name!r} is categorical (no order to mix)")
+        if size < 2:
+            raise ConfigError(f"oblique.factors: {name!r} has only one value")
+        if name in cyclic:
+            half_turns = round(size * switch_share / 2)
+            if half_turns < 1 or 2 * half_turns / size > MAX_SWITCH_SHARE + 1e-12:
+                raise ConfigError(
+                    f"oblique.switch_share = {switch_share}: the cyclic factor {name!r} has "
+                    f"{size} values, too few to carry it (needs at least {2 / switch_share:g})"
+                )
+            shares[k] = 2 * half_turns / size
+        else:
+            shares[k] = switch_share
+    if not shares.any():
+        raise ConfigError(
+            f"oblique.factors: {type(data).__name__} has no ordinal factor to mix; name the "
+            "factors with oblique.factors"
+        )
+    return shares
+
+
 class ObliqueStripes(AdditivePerturbation):
-    """``x' = clip(x + eps * m(w), 0, 1)``: block stripes moving along an oblique factor axis."""
+    """``x' = clip(x + eps * m(w), 0, 1)``: block stripes whose phase advances by a designed
+    share of a half period per grid step along every mixed factor."""
 
     name = "oblique"
 
@@ -46,19 +129,26 @@ class ObliqueStripes(AdditivePerturbation):
         self,
         eps: float = 0.1,
         seed: int = 0,
-        frequency: float = 16.0,
-        block: int = 8,
+        switch_share: float = MAX_SWITCH_SHARE,
+        block: int | None = None,
+        factors: Sequence[str] | None = None,
         shuffle: bool = False,
     ) -> None:
         super().__init__(eps, seed)
         if not 0.0 < self.eps <= 0.5:
             raise ValueError(f"eps must be in (0, 0.5] for the inward push, got {eps}")
-        if frequency <= 0:
-            raise ValueError(f"frequency must be positive, got {frequency}")
-        if int(block) < 1:
+        if not 0.0 < float(switch_share) <= MAX_SWITCH_SHARE:
+            raise ValueError(
+                f"switch_share must be in (0, {MAX_SWITCH_SHARE}] (at most a quarter period per "
+                f"step along a two-factor diagonal), got {switch_share}"
+            )
+        if block is not None and (int(block) != block or int(block) < 1):
             raise ValueError(f"block must be a positive number of pixels, got {block}")
-        self.frequency = float(frequency)
-        self.block = int(block)
+        if factors is not None and (isinstance(factors, str) or not len(factors)):
+            raise ValueError(f"factors must be a non-empty list of factor names, got {factors!r}")
+        self.switch_share = float(switch_share)
+        self.block = None if block is None else int(block)
+        self.factors = None if factors is None else tuple(str(name) for name in factors)
         self.shuffle = bool(shuffle)
         self.defined_off_grid = not self.shuffle
         self._layouts: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
@@ -67,39 +157,53 @@ class ObliqueStripes(AdditivePerturbation):
     def parameters(self) -> dict[str, Any]:
         return {
             **super().parameters(),
-            "frequency": self.frequency,
+            "switch_share": self.switch_share,
             "block": self.block,
+            "factors": None if self.factors is None else list(self.factors),
             "shuffle": self.shuffle,
         }
 
-    def layout(
-        self, num_factors: int, image_shape: tuple[int, int]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(direction (F,): random signs / sqrt(F), phase of each pixel (H, W))."""
-        key = (num_factors, tuple(image_shape))
+    def check(self, data: GroundTruthData) -> None:
+        """Raise :class:`ConfigError` if ``data``'s grid cannot carry this design."""
+        step_shares(data, self.switch_share, self.factors)
+
+    def apply(self, data: GroundTruthData):
+        self.check(data)  # a design the grid cannot carry fails before any work
+        return super().apply(data)
+
+    def block_size(self, image_shape: tuple[int, int]) -> int:
+        """Pixels per block side: ``block``, or an eighth of the shorter image side."""
+        return self.block if self.block is not None else max(1, min(image_shape) // 8)
+
+    def layout(self, data: GroundTruthData) -> tuple[np.ndarray, np.ndarray]:
+        """(phase advance per grid step of each factor, in units of pi, signed (F,); the fixed
+        phase of each pixel (H, W))."""
+        height, width = data.observation_shape[:2]
+        key = (tuple(data.factor_names), tuple(data.factors_num_values), height, width)
         if key not in self._layouts:
+            shares = step_shares(data, self.switch_share, self.factors)
             rs = np.random.RandomState(self.seed)
-            signs = np.where(rs.rand(num_factors) < 0.5, -1.0, 1.0)
-            height, width = image_shape
-            blocks = rs.uniform(
-                0.0, 2 * np.pi, size=(-(-height // self.block), -(-width // self.block))
-            )
-            rows = np.arange(height) // self.block
-            cols = np.arange(width) // self.block
-            self._layouts[key] = (signs / np.sqrt(num_factors), blocks[rows][:, cols])
+            signs = np.where(rs.rand(len(shares)) < 0.5, -1.0, 1.0)
+            block = self.block_size((height, width))
+            blocks = rs.uniform(0.0, 2 * np.pi, size=(-(-height // block), -(-width // block)))
+            rows = np.arange(height) // block
+            cols = np.arange(width) // block
+            self._layouts[key] = (signs * shares, blocks[rows][:, cols])
         return self._layouts[key]
 
-    def pattern(self, data: GroundTruthData, factors: np.ndarray) -> np.ndarray:
-        """The binary pattern (N, H, W) for (possibly fractional) factor positions."""
-        sizes = np.asarray(data.factors_num_values, dtype=np.float64)
-        height, width = data.observation_shape[:2]
-        direction, pixel_phase = self.layout(len(sizes), (height, width))
+    def phase(self, data: GroundTruthData, factors: np.ndarray) -> np.ndarray:
+        """``theta(w)`` (N,) for (possibly fractional) factor positions, in radians."""
+        advance, _ = self.layout(data)
         positions = np.asarray(factors, dtype=np.float64)
         if self.shuffle:
             positions = self._shuffled(data, positions)
-        coordinate = (positions / np.maximum(sizes - 1.0, 1.0)) @ direction  # (N,)
-        phase = 2 * np.pi * self.frequency * coordinate[:, None, None] + pixel_phase
-        return (np.cos(phase) > 0).astype(np.float32)
+        return np.pi * positions @ advance
+
+    def pattern(self, data: GroundTruthData, factors: np.ndarray) -> np.ndarray:
+        """The binary pattern (N, H, W) for (possibly fractional) factor positions."""
+        _, pixel_phase = self.layout(data)
+        theta = self.phase(data, factors)
+        return (np.cos(theta[:, None, None] + pixel_phase) > 0).astype(np.float32)
 
     def field(
         self, data: GroundTruthData, factors: np.ndarray, observations: np.ndarray
@@ -128,8 +232,9 @@ class ShuffledOblique(ObliqueStripes):
         self,
         eps: float = 0.1,
         seed: int = 0,
-        frequency: float = 16.0,
-        block: int = 8,
+        switch_share: float = MAX_SWITCH_SHARE,
+        block: int | None = None,
+        factors: Sequence[str] | None = None,
         shuffle: bool = True,
     ) -> None:
-        super().__init__(eps, seed, frequency, block, shuffle)
+        super().__init__(eps, seed, switch_share, block, factors, shuffle)

@@ -7,13 +7,21 @@ from disentangle_bench.perturbations import (
     ExternalPerturbation,
     LinearMix,
     MatchedNoise,
+    NormMatchedNoise,
     ObliqueStripes,
     ShuffledOblique,
 )
 from disentangle_bench.perturbations.twins import twins
 from disentangle_bench.registry.hookspecs import hookimpl
 
-BUILTIN = (MatchedNoise, ObliqueStripes, ShuffledOblique, LinearMix, ExternalPerturbation)
+BUILTIN = (
+    MatchedNoise,
+    NormMatchedNoise,
+    ObliqueStripes,
+    ShuffledOblique,
+    LinearMix,
+    ExternalPerturbation,
+)
 
 
 @hookimpl

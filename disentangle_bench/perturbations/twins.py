@@ -1,11 +1,18 @@
-"""Registered perturbed twins: each base dataset with the structural perturbation and the
-matched-noise control at the study's two strengths.
+"""Registered perturbed twins: each base dataset with the structural perturbation and its two
+controls at the study's two strengths.
 
 Names read ``<base>_<perturbation>_<eps>`` with eps in hundredths or thousandths:
-``dsprites_oblique_010`` is dSprites with the oblique perturbation at eps 0.10,
-``shapes3d_noise_0175`` Shapes3D with matched noise at eps 0.175 (the strengths used for dSprites
-and Shapes3D in a reproduction of Zietlow et al. 2021). Every hyperparameter stays bindable from
-gin under the twin's name (``dsprites_oblique_010.seed = 3``); any other strength is one
+
+- ``dsprites_oblique_010``: dSprites with the oblique perturbation at eps 0.10;
+- ``dsprites_matched_noise_010``: uniform noise fixed per image whose mean change norm matches
+  ``dsprites_oblique_010``'s (the name's eps is the structural twin's; the noise amplitude is
+  found on the data and recorded in the fingerprint's parameters);
+- ``dsprites_oblique_shuffled_010``: ``dsprites_oblique_010``'s pattern images assigned to a fixed
+  random permutation of the configurations.
+
+The strengths 0.1 and 0.175 are those used for dSprites and Shapes3D in a reproduction of
+Zietlow et al. 2021. Every hyperparameter stays bindable from gin under the twin's name
+(``dsprites_oblique_010.seed = 3``); any other strength or dataset is one
 ``experiment.perturbations`` entry away (``oblique.eps = 0.05``).
 """
 
@@ -15,12 +22,16 @@ from collections.abc import Callable
 from typing import Any
 
 from disentangle_bench.perturbations.base import PerturbedData
-from disentangle_bench.perturbations.noise import MatchedNoise
-from disentangle_bench.perturbations.oblique import ObliqueStripes
+from disentangle_bench.perturbations.matching import NormMatchedNoise
+from disentangle_bench.perturbations.oblique import ObliqueStripes, ShuffledOblique
 
 STRENGTHS = {"010": 0.1, "0175": 0.175}
-PERTURBATIONS = {"oblique": ObliqueStripes, "noise": MatchedNoise}
-BASES = ("dsprites", "shapes3d")
+PERTURBATIONS = {
+    "oblique": ObliqueStripes,
+    "matched_noise": NormMatchedNoise,
+    "oblique_shuffled": ShuffledOblique,
+}
+BASES = ("dsprites", "shapes3d", "blob")
 
 
 def make_twin(

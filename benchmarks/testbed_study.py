@@ -1,0 +1,118 @@
+"""The test-bed study of the paper's claim on a CPU: every run, appended as it finishes.
+
+    python benchmarks/testbed_study.py [--plan full|ci] [--shard 0/2] [--threads 1]
+        [--out benchmarks/results/testbed_study.jsonl]
+
+The plan (``disentangle_bench.evidence.testbed``): beta-VAE, AE and PCL on ``blob`` and its
+structural (``oblique``), norm-matched noise and shuffled twins, 10 seeds each (the same seeds in
+every condition: a paired design), in order of priority:
+
+1. every model on original / structural / noise / shuffled at eps 0.1 (pattern seed 0);
+2. the same at eps 0.2;
+3. beta-VAE on a second pattern seed (1) at eps 0.1, then the eps sweep of the structural twin
+   (0.05, 0.15, 0.3).
+
+Each finished run is one JSON line (model, condition, eps, pattern seed, seed, MIG, phase-probe
+R^2, seconds, threads, CPU, commit) appended to ``--out``; runs already there are skipped, so an
+interrupted study resumes where it stopped, and ``--shard i/n`` splits the plan between ``n``
+processes. ``benchmarks/testbed_report.py`` turns the lines into the results tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from provenance import cpu_model, git_commit  # noqa: E402
+
+from disentangle_bench.data.blob import Blob  # noqa: E402
+from disentangle_bench.evidence.testbed import MODELS, Condition, run_one  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "testbed_study.jsonl"
+SEEDS = tuple(range(10))
+
+
+def plan(name: str) -> list[tuple[str, Condition, int]]:
+    """The (model, condition, seed) runs of a plan, most important first."""
+    if name == "ci":  # the reduced version the slow test trains
+        conditions = [Condition("original"), Condition("structural", 0.2), Condition("noise", 0.2)]
+        return [("beta_vae", c, s) for c in conditions for s in (0, 1, 2)]
+    runs = []
+    for eps in (0.1, 0.2):
+        kinds = ("structural", "noise", "shuffled")
+        conditions = ([Condition("original")] if eps == 0.1 else []) + [
+            Condition(kind, eps) for kind in kinds
+        ]
+        for model in MODELS:
+            runs += [(model, c, s) for c in conditions for s in SEEDS]
+    extra = [Condition("structural", 0.1, pattern=1)]
+    extra += [Condition("structural", eps) for eps in (0.05, 0.15, 0.3)]
+    runs += [("beta_vae", c, s) for c in extra for s in SEEDS]
+    return runs
+
+
+def key(model: str, label: str, seed: int) -> tuple[str, str, int]:
+    return model, label, int(seed)
+
+
+def done_runs(path: Path) -> set[tuple[str, str, int]]:
+    if not path.exists():
+        return set()
+    done = set()
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by a crash: run it again
+            continue
+        done.add(key(row["model"], row["label"], row["seed"]))
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plan", choices=("full", "ci"), default="full")
+    parser.add_argument("--shard", default="0/1", help="i/n: run every n-th job from the i-th")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=None, help="override the plan's steps")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    index, count = (int(part) for part in args.shard.split("/"))
+    torch.set_num_threads(args.threads)
+    jobs = plan(args.plan)[index::count]
+    done = done_runs(args.out)
+    todo = [job for job in jobs if key(job[0], job[1].label, job[2]) not in done]
+    print(f"{len(jobs)} runs in this shard, {len(jobs) - len(todo)} already done", flush=True)
+    base, commit, cpu = Blob(), git_commit(), cpu_model()
+    started = time.perf_counter()
+    for number, (model, condition, seed) in enumerate(todo, 1):
+        extra = {} if args.steps is None else {"steps": args.steps}
+        row = run_one(model, condition, seed, base=base, **extra)
+        row.update(threads=args.threads, cpu=cpu, commit=commit)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with open(args.out, "a") as handle:  # one short line per write: appends do not interleave
+            handle.write(json.dumps(row) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        elapsed = time.perf_counter() - started
+        eta = elapsed / number * (len(todo) - number)
+        print(
+            f"[{number}/{len(todo)}] {model} {condition.label} seed {seed}: MIG {row['mig']:.3f} "
+            f"phase R^2 {row['phase_r2']:.2f} ({row['train_seconds']:.0f} s; "
+            f"ETA {eta / 60:.0f} min)",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
