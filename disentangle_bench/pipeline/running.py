@@ -2,6 +2,7 @@
 
 Output layout (``OUT`` is ``--out``, by default ``bench_runs/<experiment.name>``)::
 
+    OUT/.bench.lock                 held by the one bench run writing OUT (its pid and host)
     OUT/config.gin                  the parsed config; a rerun with another config is refused
     OUT/runs/<run_id>/run.json      the record of a finished run (skipped on a rerun)
     OUT/runs/<run_id>/checkpoint.pt the latest checkpoint (an interrupted run resumes from it)
@@ -19,6 +20,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -40,6 +42,7 @@ from disentangle_bench.registry.contract import KINDS
 from disentangle_bench.util.device import describe_device, resolve_device
 from disentangle_bench.util.errors import ConfigError, PluginError, RunDirectoryError
 from disentangle_bench.util.files import atomic_write_json, atomic_write_text
+from disentangle_bench.util.lock import RUN_LOCK_FILE, Holder, exclusive_lock
 
 RUN_RECORD_FORMAT = 1
 CONFIG_FILE = "config.gin"
@@ -63,8 +66,13 @@ def run_experiment(
     overwrite: bool = False,
     registry: Registry | None = None,
     stream: TextIO | None = None,
+    wait: bool = False,
 ) -> ExperimentOutcome:
-    """Run every run the config describes; finished runs are reused, interrupted ones resumed."""
+    """Run every run the config describes; finished runs are reused, interrupted ones resumed.
+
+    ``OUT`` has one writer: another process writing it makes this call fail with
+    :class:`~disentangle_bench.util.lock.LockHeldError`, or wait for it when ``wait``.
+    """
     stream = stream if stream is not None else sys.stdout
     registry = registry if registry is not None else Registry()
     config_text = parse_gin(gin_files, bindings)
@@ -73,22 +81,24 @@ def run_experiment(
     preflight(spec, registry)
     torch_device = resolve_device(device)
     out = Path(out_dir) if out_dir is not None else Path("bench_runs") / spec.name
-    _claim_output_dir(out, config_text, overwrite)
+    _check_output_dir(out, config_text, overwrite)  # refused before anything is written
+    with lock_run_directory(out, wait=wait, stream=stream):
+        _claim_output_dir(out, config_text, overwrite)
 
-    runs = spec.runs()
-    records = []
-    for number, run in enumerate(runs, start=1):
-        print(f"[{number}/{len(runs)}] {run.run_id}", file=stream, flush=True)
-        records.append(execute_run(run, registry, out / "runs" / run.run_id, torch_device))
-    table = ResultsTable.from_records(records)
-    atomic_write_text(out / "results.md", table.to_markdown(title=spec.name))
-    atomic_write_json(out / "results.json", table.to_json())
-    print("\n" + table.to_markdown(title=spec.name), file=stream, flush=True)
-    print(f"results written to {out}", file=stream, flush=True)
-    if spec.perturbations:
-        from disentangle_bench.leaderboard import build_leaderboard_for_runs
+        runs = spec.runs()
+        records = []
+        for number, run in enumerate(runs, start=1):
+            print(f"[{number}/{len(runs)}] {run.run_id}", file=stream, flush=True)
+            records.append(execute_run(run, registry, out / "runs" / run.run_id, torch_device))
+        table = ResultsTable.from_records(records)
+        atomic_write_text(out / "results.md", table.to_markdown(title=spec.name))
+        atomic_write_json(out / "results.json", table.to_json())
+        print("\n" + table.to_markdown(title=spec.name), file=stream, flush=True)
+        print(f"results written to {out}", file=stream, flush=True)
+        if spec.perturbations:
+            from disentangle_bench.leaderboard import build_leaderboard_for_runs
 
-        build_leaderboard_for_runs(out, stream=stream)
+            build_leaderboard_for_runs(out, stream=stream)
     return ExperimentOutcome(spec, out, records, table)
 
 
@@ -108,28 +118,58 @@ def preflight(spec: Experiment, registry: Registry) -> None:
         make_sampler(model, data)  # e.g. a pair model on a dataset that cannot make its pairs
 
 
+def lock_run_directory(
+    out: Path, *, wait: bool = False, stream: TextIO | None = None
+) -> AbstractContextManager[Path]:
+    """Hold ``OUT/.bench.lock`` (:func:`disentangle_bench.util.lock.exclusive_lock`): one
+    ``bench run`` writes ``OUT`` at a time; a lock left by a killed run is taken over."""
+    stream = stream if stream is not None else sys.stdout
+
+    def announce(holder: Holder | None) -> None:
+        by = holder.describe() if holder is not None else "another process"
+        print(f"waiting for {by} to finish with {out} ...", file=stream, flush=True)
+
+    return exclusive_lock(
+        out / RUN_LOCK_FILE,
+        what=f"run directory {out}",
+        wait=wait,
+        on_wait=announce,
+        hint="wait for it to finish, or pass --wait to start when it does",
+    )
+
+
+def _check_output_dir(out: Path, config_text: str, overwrite: bool) -> None:
+    """Raise what :func:`_claim_output_dir` would refuse, without writing anything."""
+    if out.exists() and not out.is_dir():
+        raise RunDirectoryError(f"--out {out} is a file, not a directory; choose another --out")
+    config_path = out / CONFIG_FILE
+    if config_path.exists():
+        if overwrite or config_path.read_text(encoding="utf-8") == config_text:
+            return
+        raise RunDirectoryError(
+            f"{out} holds runs of a different config ({config_path} differs); "
+            "choose another --out or pass --overwrite to replace them"
+        )
+    if out.is_dir() and not overwrite and any(p.name != RUN_LOCK_FILE for p in out.iterdir()):
+        raise RunDirectoryError(
+            f"{out} exists and is not a bench run directory; choose another --out or pass "
+            "--overwrite"
+        )
+
+
 def _claim_output_dir(out: Path, config_text: str, overwrite: bool) -> None:
     """Refuse a directory that holds another config's runs, unless ``overwrite``."""
+    _check_output_dir(out, config_text, overwrite)  # again, now that this process holds OUT
     config_path = out / CONFIG_FILE
     if config_path.exists():
         if config_path.read_text(encoding="utf-8") == config_text:
             return
-        if not overwrite:
-            raise RunDirectoryError(
-                f"{out} holds runs of a different config ({config_path} differs); "
-                "choose another --out or pass --overwrite to replace them"
-            )
         for stale in ("runs", "results.md", "results.json", "leaderboard"):
             path = out / stale
             if path.is_dir():
                 shutil.rmtree(path)
             elif path.exists():
                 path.unlink()
-    elif out.exists() and any(out.iterdir()) and not overwrite:
-        raise RunDirectoryError(
-            f"{out} exists and is not a bench run directory; choose another --out or pass "
-            "--overwrite"
-        )
     atomic_write_text(config_path, config_text)
 
 

@@ -4,7 +4,8 @@ The process parses ``RUN_DIR/config.gin`` (gin is global state, hence one proces
 calls :func:`disentangle_bench.pipeline.running.execute_run`, exactly what ``bench run`` does for
 that run: a finished run (``run.json``) is reused, an interrupted one resumes from its checkpoint.
 An
-exclusive lock on ``RUN_DIR/.lock`` keeps two attempts from ever writing the same run at once.
+exclusive lock on ``RUN_DIR/.lock`` (:mod:`disentangle_bench.util.lock`, the helper ``bench run``
+uses for its output directory) keeps two attempts from ever writing the same run at once.
 
 Exit status: 0 finished, 2 a user-caused error (one line on stderr), anything else a crash.
 
@@ -16,7 +17,6 @@ checkpoint is written, i.e. a worker lost mid-run.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import signal
 import sys
@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from disentangle_bench.util.errors import BenchError
+from disentangle_bench.util.lock import exclusive_lock
 
 CRASH_HOOK_ENV = "DISENTANGLE_BENCH_SWEEP_TEST_CRASH"
 RUN_CONFIG_FILE = "config.gin"
@@ -55,8 +56,8 @@ def run_in_this_process(run_dir: Path, device: str = "auto", attempt: int = 1) -
     from disentangle_bench.registry import Registry
     from disentangle_bench.util.device import resolve_device
 
-    with open(run_dir / LOCK_FILE, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # waits for an orphaned earlier attempt to end
+    # waits for an orphaned earlier attempt to end (a dead one's lock is free at once)
+    with exclusive_lock(run_dir / LOCK_FILE, what=f"run {run_dir.name}", wait=True):
         if (run_dir / RUN_RECORD_FILE).exists():
             print(f"{run_dir.name}: finished earlier", file=sys.stderr)
             return

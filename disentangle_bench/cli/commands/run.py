@@ -35,12 +35,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--overwrite", action="store_true", help="replace runs of a different config in --out"
     )
+    run.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another bench run is writing --out, wait for it to finish instead of exiting",
+    )
     run.set_defaults(handler=run_command)
 
 
 def run_command(args: argparse.Namespace) -> None:
     from disentangle_bench.pipeline.running import run_experiment
+    from disentangle_bench.util.writing import WRITE_ERRNOS, WriteError, failure_reason
 
-    run_experiment(
-        args.gin, args.bind, out_dir=args.out, device=args.device, overwrite=args.overwrite
-    )
+    try:
+        run_experiment(
+            args.gin,
+            args.bind,
+            out_dir=args.out,
+            device=args.device,
+            overwrite=args.overwrite,
+            wait=args.wait,
+        )
+    except OSError as error:  # an unwritable or full output folder, met while writing a run
+        where = args.out or "bench_runs/<experiment.name>"
+        doing = "cannot write" if error.errno in WRITE_ERRNOS else "file error in"
+        raise WriteError(f"{doing} the runs in {where}: {failure_reason(error)}") from None
