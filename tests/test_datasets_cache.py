@@ -123,12 +123,12 @@ def test_a_crashed_build_is_never_used_and_stale_temporaries_are_removed(tmp_pat
     (stale / "images.npy").write_bytes(b"partial")
     old = time.time() - 7200
     os.utime(stale, (old, old))
-    fresh = tmp_path / ".entry.tmp-99998-cafef00d"
+    fresh = tmp_path / f".entry.tmp-{os.getpid()}-cafef00d"
     fresh.mkdir()
     assert find_entry(directory) is None
     build(directory, images, packed=True)
-    assert not stale.exists()  # older than an hour: removed
-    assert fresh.exists()  # possibly another process still building: left alone
+    assert not stale.exists()  # its process is gone (and it is older than an hour): removed
+    assert fresh.exists()  # a live process still building it: left alone
 
 
 def test_a_damaged_entry_is_discarded_and_rebuilt(tmp_path, capsys):
@@ -139,7 +139,7 @@ def test_a_damaged_entry_is_discarded_and_rebuilt(tmp_path, capsys):
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(DataError, match="SHA-256"):
+    with pytest.raises(DataError, match="do not match the fingerprint recorded in meta.json"):
         load_entry(directory)
     assert find_entry(directory) is None
     assert "discarding damaged cache entry" in capsys.readouterr().err

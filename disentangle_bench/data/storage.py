@@ -5,17 +5,28 @@ per image in canonical factor order; binary datasets bit-packed with ``np.packbi
 per byte) and ``meta.json`` (shape, packing, content fingerprint, SHA-256 of the stored bytes).
 An entry is built under a temporary name in the same directory and renamed only once both files
 are complete and flushed, so an interrupted build is never used, and rebuilding after a crash
-works. The root is ``$DISENTANGLE_BENCH_CACHE`` (default ``~/.cache/disentangle_bench``).
+works. An entry missing either file is discarded and rebuilt. The root is
+``$DISENTANGLE_BENCH_CACHE`` (default ``~/.cache/disentangle_bench``).
+
+Temporaries (``.<name>.tmp-<host>-<pid>-<hex>``, the hub importer's ``.<name>.scratch-...``,
+:func:`~disentangle_bench.util.files.atomic_write`'s ``.<name>.<random>.tmp``) live beside their
+target, in the folder the next build there cleans (:func:`remove_stale_temporaries`).
+
+Loading re-derives what it checks where that is cheap (:data:`REDERIVE_LIMIT_BYTES`): the content
+fingerprint of the images, not the one ``meta.json`` records (see ``CacheEntry.verified``).
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import sys
 import time
 import uuid
@@ -29,15 +40,29 @@ import numpy as np
 from disentangle_bench.util.errors import DataError
 from disentangle_bench.util.files import atomic_write_json
 from disentangle_bench.util.progress import Progress
+from disentangle_bench.util.writing import failure_reason
 
 CACHE_ENV = "DISENTANGLE_BENCH_CACHE"
 CACHE_FORMAT_VERSION = 1
 IMAGES_FILE = "images.npy"
 META_FILE = "meta.json"
-# Entries up to this size are read into memory (and their bytes verified against the SHA-256
-# recorded at build time); larger ones are memory-mapped and only their size is checked.
+# Entries up to this size are read into memory and verified; larger ones are memory-mapped and
+# only their shape and size are checked.
 VERIFY_LIMIT_BYTES = 2 << 30
+# A verified entry's content fingerprint is re-derived from its images (and must equal the
+# recorded one) when the unpacked images take at most this many bytes: always for unpacked
+# entries read into memory (the same one pass over the bytes as a SHA-256 check), and for
+# bit-packed ones up to this size (unpacking costs 8x the bytes). A larger packed entry (all of
+# dSprites: 3 GB unpacked) is checked against the SHA-256 of its stored bytes instead, and its
+# recorded fingerprint, written by the same build, is used.
+REDERIVE_LIMIT_BYTES = 256 << 20
+# A temporary whose creator cannot be seen (another host, no pid in its name) is stale after this.
 STALE_TEMPORARY_SECONDS = 3600.0
+HOST = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())[:64] or "host"
+_TEMPORARY = re.compile(
+    r"^\..+\.(?:tmp|scratch)-(?:(?P<host>[A-Za-z0-9_.]+)-)?(?P<pid>[0-9]+)-[0-9a-f]{8}$"
+)
+_ATOMIC_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # util.files.atomic_write
 
 
 def cache_root() -> Path:
@@ -146,6 +171,10 @@ class CacheEntry:
     directory: Path
     meta: dict[str, Any]
     store: ImageStore
+    #: what loading checked: ``"fingerprint"`` (re-derived from the images, equal to the
+    #: recorded one), ``"sha256"`` (stored bytes against the recorded SHA-256), ``"size"``
+    #: (memory-mapped: shape and size only) or ``"none"`` (not verified)
+    verified: str = "none"
 
     @property
     def fingerprint(self) -> str:
@@ -166,7 +195,7 @@ def _stored_row_shape(image_shape: Sequence[int], packed: bool) -> tuple[int, ..
     return tuple(int(s) for s in image_shape)
 
 
-def _load_store(directory: Path, meta: dict[str, Any], *, verify: bool) -> ImageStore:
+def _load_store(directory: Path, meta: dict[str, Any], *, verify: bool) -> tuple[ImageStore, str]:
     path = directory / IMAGES_FILE
     image_shape = tuple(meta["image_shape"])
     count = int(meta["count"])
@@ -177,13 +206,41 @@ def _load_store(directory: Path, meta: dict[str, Any], *, verify: bool) -> Image
     array = np.load(path, mmap_mode=None if in_memory else "r", allow_pickle=False)
     if tuple(array.shape) != expected or array.dtype != np.dtype(meta["dtype"]):
         raise DataError(f"{path}: holds {array.dtype} {array.shape}, meta.json says {expected}")
-    if verify and in_memory:
-        digest = hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()
-        if digest != meta["data_sha256"]:
-            raise DataError(f"{path}: contents do not match the SHA-256 in {META_FILE}")
-    if packed:
-        return PackedStore(array, image_shape)
-    return ArrayStore(array)
+    store: ImageStore = PackedStore(array, image_shape) if packed else ArrayStore(array)
+    if not verify:
+        return store, "none"
+    if not in_memory:
+        return store, "size"
+    unpacked_bytes = count * int(np.prod(image_shape)) * array.dtype.itemsize
+    if not packed or unpacked_bytes <= REDERIVE_LIMIT_BYTES:
+        if _rederived_fingerprint(store, meta) != meta["fingerprint"]:
+            raise DataError(
+                f"{path}: the images do not match the fingerprint recorded in {META_FILE}"
+            )
+        return store, "fingerprint"
+    digest = hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()
+    if digest != meta["data_sha256"]:
+        raise DataError(f"{path}: contents do not match the SHA-256 in {META_FILE}")
+    return store, "sha256"
+
+
+def _rederived_fingerprint(store: ImageStore, meta: dict[str, Any]) -> str:
+    """The content fingerprint of the stored images (what ``build_entry`` recorded)."""
+    from disentangle_bench.data.ground_truth import fingerprint_header
+
+    dtype = np.dtype(meta["dtype"])
+    digest = hashlib.sha256(
+        fingerprint_header(meta["factors_num_values"], dtype, (len(store), *store.shape[1:]))
+    )
+    if isinstance(store, ArrayStore):  # slices of the array: no copies
+        chunks: Iterable[np.ndarray] = (
+            store.images[start : start + 16384] for start in range(0, len(store), 16384)
+        )
+    else:
+        chunks = store.chunks(16384)
+    for chunk in chunks:
+        digest.update(np.ascontiguousarray(chunk, dtype=dtype).data)
+    return digest.hexdigest()
 
 
 def load_entry(directory: Path, *, verify: bool = True) -> CacheEntry:
@@ -195,38 +252,148 @@ def load_entry(directory: Path, *, verify: bool = True) -> CacheEntry:
         raise DataError(f"no cache entry at {directory}") from None
     except (OSError, ValueError) as error:
         raise DataError(f"{meta_path}: unreadable ({error})") from None
-    if meta.get("format_version") != CACHE_FORMAT_VERSION:
-        raise DataError(
-            f"{meta_path}: cache format {meta.get('format_version')!r} is not "
-            f"{CACHE_FORMAT_VERSION}"
-        )
+    if not isinstance(meta, dict) or meta.get("format_version") != CACHE_FORMAT_VERSION:
+        found = meta.get("format_version") if isinstance(meta, dict) else None
+        raise DataError(f"{meta_path}: cache format {found!r} is not {CACHE_FORMAT_VERSION}")
     try:
-        store = _load_store(directory, meta, verify=verify)
-    except (OSError, ValueError, KeyError) as error:
+        store, verified = _load_store(directory, meta, verify=verify)
+    except (OSError, ValueError, KeyError, TypeError) as error:
         raise DataError(f"{directory / IMAGES_FILE}: unreadable ({error})") from None
-    return CacheEntry(directory, meta, store)
+    return CacheEntry(directory, meta, store, verified)
 
 
 def find_entry(directory: Path, *, verify: bool = True) -> CacheEntry | None:
-    """The entry at ``directory`` if it exists and is sound; a damaged one is removed."""
-    if not (directory / META_FILE).exists():
+    """The entry at ``directory`` if it exists and is sound; a damaged or incomplete one (a file
+    missing, e.g. no ``meta.json``) is removed so that it can be rebuilt."""
+    if not directory.exists():
+        return None
+    missing = [name for name in (META_FILE, IMAGES_FILE) if not (directory / name).is_file()]
+    if missing:
+        _discard(directory, f"{directory} is incomplete (no {', '.join(missing)})")
         return None
     try:
         return load_entry(directory, verify=verify)
     except DataError as error:
-        print(f"bench: discarding damaged cache entry: {error}", file=sys.stderr, flush=True)
-        shutil.rmtree(directory, ignore_errors=True)
+        _discard(directory, str(error))
         return None
 
 
-def _remove_stale_temporaries(directory: Path) -> None:
-    now = time.time()
-    for candidate in directory.parent.glob(f".{directory.name}.tmp-*"):
+def _discard(directory: Path, why: str) -> None:
+    """Remove a damaged entry: renamed away first (atomic), so nobody meets it half-deleted."""
+    print(f"bench: discarding damaged cache entry: {why}", file=sys.stderr, flush=True)
+    doomed = temporary_path(directory, "tmp")
+    try:
+        os.rename(directory, doomed)
+    except OSError:
+        doomed = directory
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def temporary_path(target: Path, kind: str = "tmp") -> Path:
+    """A fresh name beside ``target`` for building it: ``.<name>.<kind>-<host>-<pid>-<hex>``,
+    which :func:`remove_stale_temporaries` recognises (``kind``: ``tmp`` or ``scratch``)."""
+    token = uuid.uuid4().hex[:8]
+    return target.parent / f".{target.name}.{kind}-{HOST}-{os.getpid()}-{token}"
+
+
+def remove_stale_temporaries(folder: Path, *, now: float | None = None) -> list[Path]:
+    """Remove the stale temporaries in ``folder``; return what was removed.
+
+    A temporary named with a pid of this host is stale when that process is gone, or when the
+    process now holding the pid started after the temporary existed (a reused pid). Otherwise
+    (another host, no pid, a pid whose start time cannot be read) it is stale when nothing in it
+    changed for :data:`STALE_TEMPORARY_SECONDS` (an hour). Errors are ignored: cleaning is a
+    courtesy, never a reason to fail.
+    """
+    now = time.time() if now is None else now
+    try:
+        candidates = [p for p in folder.iterdir() if p.name.startswith(".")]
+    except OSError:
+        return []
+    removed = []
+    for candidate in candidates:
+        match = _TEMPORARY.match(candidate.name)
+        if match is None and not _ATOMIC_TEMPORARY.match(candidate.name):
+            continue
         try:
-            if now - candidate.stat().st_mtime > STALE_TEMPORARY_SECONDS:
-                shutil.rmtree(candidate, ignore_errors=True)
+            if not _is_stale(candidate, match, now):
+                continue
+            if candidate.is_dir() and not candidate.is_symlink():
+                shutil.rmtree(candidate)
+            else:
+                candidate.unlink()
         except OSError:
-            pass
+            continue
+        removed.append(candidate)
+    return removed
+
+
+def _is_stale(path: Path, match: re.Match | None, now: float) -> bool:
+    info = path.lstat()
+    times = [info.st_mtime]
+    if path.is_dir() and not path.is_symlink():
+        with contextlib.suppress(OSError):
+            times += [child.lstat().st_mtime for child in path.iterdir()]
+    old = now - max(times) > STALE_TEMPORARY_SECONDS
+    if match is None or match["host"] not in (None, HOST) or int(match["pid"]) <= 0:
+        return old
+    state = _process_state(int(match["pid"]), min(info.st_mtime, info.st_ctime))
+    if state == "gone" or state == "newer":
+        return True
+    return state == "unknown" and old
+
+
+def _process_state(pid: int, created: float) -> str:
+    """``"gone"``, ``"newer"`` (alive but started after ``created``: a reused pid), ``"older"``
+    (alive, started before: may be the creator) or ``"unknown"`` (alive, start not readable)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "gone"
+    except OSError as error:
+        if error.errno != errno.EPERM:  # EPERM: alive, another user's
+            return "unknown"
+    started = _process_start(pid)
+    if started is None:
+        return "unknown"
+    return "newer" if started > created + 2.0 else "older"
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), from Linux's /proc; else None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        ticks = int(stat[stat.rindex(")") + 2 :].split()[19])
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _cache_write_error(directory: Path, error: OSError) -> DataError:
+    return DataError(
+        f"cannot write the dataset cache entry {directory}: {failure_reason(error, directory)} "
+        f"(set {CACHE_ENV} to a writable folder)"
+    )
+
+
+def _source_chunks(chunks: Iterable[np.ndarray], directory: Path) -> Iterator[np.ndarray]:
+    """``chunks``, with a read error of the source told apart from a write error of the cache."""
+    iterator = iter(chunks)
+    while True:
+        try:
+            chunk = next(iterator)
+        except StopIteration:
+            return
+        except OSError as error:
+            raise DataError(
+                f"cannot read the images for {directory.name}: {failure_reason(error)}"
+            ) from None
+        yield chunk
 
 
 def build_entry(
@@ -249,10 +416,13 @@ def build_entry(
     """
     from disentangle_bench.data.ground_truth import fingerprint_header
 
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(directory)
-    temporary = directory.parent / f".{directory.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    temporary.mkdir()
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(directory.parent)
+        temporary = temporary_path(directory, "tmp")
+        temporary.mkdir()
+    except OSError as error:
+        raise _cache_write_error(directory, error) from None
     dtype = np.dtype(dtype)
     image_shape = tuple(int(s) for s in image_shape)
     try:
@@ -262,13 +432,14 @@ def build_entry(
             dtype=dtype,
             shape=(count, *_stored_row_shape(image_shape, packed)),
         )
+        _reserve(temporary / IMAGES_FILE)  # a full disk fails here, not as SIGBUS in the map
         content = hashlib.sha256(
             fingerprint_header(factors_num_values, dtype, (count, *image_shape))
         )
         stored_digest = hashlib.sha256()
         progress = Progress(count, label, unit="images")
         done = 0
-        for chunk in chunks:
+        for chunk in _source_chunks(chunks, directory):
             chunk = np.ascontiguousarray(chunk, dtype=dtype)
             if chunk.shape[1:] != image_shape or done + len(chunk) > count:
                 raise ValueError(f"chunk of shape {chunk.shape} does not fit {image_shape}")
@@ -297,16 +468,46 @@ def build_entry(
         with open(temporary / IMAGES_FILE, "rb+") as handle:
             os.fsync(handle.fileno())
         atomic_write_json(temporary / META_FILE, record)
-        try:
-            os.rename(temporary, directory)
-        except OSError:
-            if not (directory / META_FILE).exists():
-                raise
-            shutil.rmtree(temporary, ignore_errors=True)  # another process finished first
+        _move_into_place(temporary, directory)
+    except OSError as error:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise _cache_write_error(directory, error) from None
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
     return load_entry(directory, verify=False)
+
+
+def _reserve(path: Path) -> None:
+    """Allocate the whole file now (``posix_fallocate``, where the platform has it)."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    with open(path, "rb+") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        try:
+            os.posix_fallocate(handle.fileno(), 0, size)
+        except OSError as error:
+            if error.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                return  # a file system without it: the memory map still works
+            raise
+
+
+def _move_into_place(temporary: Path, directory: Path) -> None:
+    """Rename the finished ``temporary`` to ``directory``. A complete entry already there (a
+    process that finished first) wins; an incomplete one is discarded and replaced."""
+    for attempt in range(2):
+        try:
+            os.rename(temporary, directory)
+            return
+        except OSError:
+            if not directory.exists():
+                raise
+        if (directory / META_FILE).is_file() and (directory / IMAGES_FILE).is_file():
+            shutil.rmtree(temporary, ignore_errors=True)  # another process finished first
+            return
+        if attempt == 0:
+            _discard(directory, f"{directory} is incomplete")
+    os.rename(temporary, directory)
 
 
 def load_or_build(
@@ -314,7 +515,8 @@ def load_or_build(
     chunks: Callable[[], Iterable[np.ndarray]],
     **build_arguments: Any,
 ) -> CacheEntry:
-    """The entry at ``directory``, built from ``chunks()`` first if it is missing or damaged."""
+    """The entry at ``directory``, built from ``chunks()`` first if it is missing, damaged or
+    incomplete."""
     entry = find_entry(directory)
     if entry is not None:
         return entry
