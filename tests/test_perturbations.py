@@ -276,3 +276,53 @@ def test_oblique_on_shapes3d_is_bounded_and_keeps_configurations_distinct(eps):
     moved = np.abs(change) > 1e-6
     assert np.allclose(np.abs(change[moved]), eps, atol=1e-6)  # inward: never clipped
     assert len(np.unique(changed.reshape(len(changed), -1), axis=0)) == base.num_configurations
+
+
+@pytest.mark.parametrize("eps", [0.1, 0.175])
+def test_oblique_keeps_every_blob_configuration_distinct(eps):
+    base = Registry().build("datasets", "blob")
+    factors, clean = all_observations(base)
+    changed = ObliqueStripes(eps=eps).apply(base).sample_observations_from_factors(factors, None)
+    assert np.abs(changed - clean).max() <= eps + 1e-6
+    assert len(np.unique(changed.reshape(len(changed), -1), axis=0)) == base.num_configurations
+
+
+def test_a_plugin_dataset_gets_its_twins_shares_and_diagnostic_with_no_code():
+    """A third-party dataset with ordinal factors: oblique, matched_noise and the diagnostic
+    apply as they are."""
+    from disentangle_bench import hookimpl
+    from disentangle_bench.diagnostics import (
+        designed_switch_shares,
+        local_variance_structure,
+        switch_shares,
+    )
+
+    class Bars(ArrayGroundTruthData):
+        """A vertical bar (x, 12 values) of a height (6 values) in a 16 x 16 image."""
+
+        name = "plugin_bars"
+
+        def __init__(self):
+            images = np.zeros((12, 6, 16, 16, 1), np.uint8)
+            for x in range(12):
+                for h in range(6):
+                    images[x, h, 16 - 2 * (h + 2) :, x + 2, 0] = 255
+            super().__init__(images.reshape(72, 16, 16, 1), ["x", "height"], (12, 6))
+
+    class Plugin:
+        @hookimpl
+        def register_datasets(self):
+            return [Bars]
+
+    registry = Registry(plugins=[Plugin()])
+    base = registry.build("datasets", "plugin_bars")
+    twin = registry.build("perturbations", "oblique").apply(base)
+    designed = designed_switch_shares(twin)
+    assert designed["x"] == designed["height"] == 0.25
+    measured = switch_shares(twin, num=64)
+    assert measured["x"] == pytest.approx(0.25, abs=0.05)
+    noise = registry.build("perturbations", "matched_noise", num=72).apply(base)
+    assert noise.perturbation.noise_eps > 0
+    before = local_variance_structure(base, num_points=16).off_diagonal_mass
+    after = local_variance_structure(twin, num_points=16).off_diagonal_mass
+    assert after > before
