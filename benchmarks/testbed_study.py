@@ -5,13 +5,14 @@
 
 The plan (``disentangle_bench.evidence.testbed``): beta-VAE, PCL and AE on ``blob`` and its
 structural (``oblique``), norm-matched noise and shuffled twins, 10 seeds each (the same seeds in
-every condition: a paired design), in order of priority:
+every condition: a paired design), in order of priority, seed by seed so that whatever has
+finished is paired:
 
-1. beta-VAE, then PCL, then AE on original / structural / noise / shuffled at eps 0.1 (pattern
-   seed 0);
-2. the same at eps 0.175 (the registered twins' second strength);
-3. beta-VAE on a second pattern seed (1) at eps 0.1, then the eps sweep of the structural twin
-   (0.05, 0.3; with 0.1 and 0.175 above).
+1. beta-VAE and PCL on original / structural / noise / shuffled at eps 0.1 (pattern seed 0);
+2. AE on the same conditions;
+3. beta-VAE on the structural twin at eps 0.05, 0.175 and 0.3 (the eps sweep; with 0.1 above)
+   and on a second pattern seed (1) at eps 0.1;
+4. beta-VAE and PCL on the noise and shuffled twins at eps 0.175.
 
 Each finished run is one JSON line (model, condition, eps, pattern seed, seed, MIG, phase-probe
 R^2, seconds, threads, CPU, commit) appended to ``--out``; runs already there are skipped, so an
@@ -52,17 +53,16 @@ def plan(name: str) -> list[tuple[str, Condition, int]]:
             Condition("noise", 0.175),
         ]
         return [("beta_vae", c, s) for c in conditions for s in (0, 1, 2)]
-    runs = []
-    for eps in (0.1, 0.175):
-        kinds = ("structural", "noise", "shuffled")
-        conditions = ([Condition("original")] if eps == 0.1 else []) + [
-            Condition(kind, eps) for kind in kinds
-        ]
-        for model in ("beta_vae", "pcl", "ae"):
-            runs += [(model, c, s) for s in SEEDS for c in conditions]
-    extra = [Condition("structural", 0.1, pattern=1)]
-    extra += [Condition("structural", eps) for eps in (0.05, 0.3)]
-    runs += [("beta_vae", c, s) for c in extra for s in SEEDS]
+    at_01 = [Condition("original")] + [
+        Condition(k, 0.1) for k in ("structural", "noise", "shuffled")
+    ]
+    sweep = [Condition("structural", eps) for eps in (0.05, 0.175, 0.3)]
+    sweep.append(Condition("structural", 0.1, pattern=1))
+    controls = [Condition(kind, 0.175) for kind in ("noise", "shuffled")]
+    runs = [(m, c, s) for s in SEEDS for m in ("beta_vae", "pcl") for c in at_01]
+    runs += [("ae", c, s) for s in SEEDS for c in at_01]
+    runs += [("beta_vae", c, s) for s in SEEDS for c in sweep]
+    runs += [(m, c, s) for s in SEEDS for m in ("beta_vae", "pcl") for c in controls]
     return runs
 
 

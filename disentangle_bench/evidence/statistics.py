@@ -21,6 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.stats
 
+from disentangle_bench.util.resampling import (
+    bootstrap_mean_ci,
+    check_resampling,
+    percentile_interval,
+)
+
 ALTERNATIVES = ("greater", "less", "two-sided")
 CONDITIONS = ("original", "structural", "noise", "shuffled")
 # (first, second): each test asks whether the score on ``second`` is lower than on ``first``.
@@ -104,13 +110,6 @@ def _paired(first, second, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarr
     return a, b
 
 
-def _check_resampling(num_resamples: int, confidence: float) -> None:
-    if int(num_resamples) != num_resamples or num_resamples < 1:
-        raise ValueError(f"num_resamples must be a positive integer, got {num_resamples!r}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
-
-
 def _signed_rank_null(doubled_ranks: np.ndarray) -> np.ndarray:
     """P(2 W+ = k) for k = 0..sum under random signs: the exact conditional null distribution.
 
@@ -170,27 +169,6 @@ def paired_drop_test(original, perturbed, alternative: str = "greater") -> Paire
     )
 
 
-def _percentile_interval(statistics: np.ndarray, confidence: float) -> tuple[float, float]:
-    tail = 100.0 * (1.0 - confidence) / 2.0
-    low, high = np.percentile(statistics, [tail, 100.0 - tail])
-    return float(low), float(high)
-
-
-def bootstrap_mean_ci(
-    values, *, num_resamples: int = 10_000, confidence: float = 0.95, seed: int = 0
-) -> tuple[float, float]:
-    """Percentile bootstrap interval (Efron and Tibshirani 1993, ch. 13) of the mean of ``values``.
-
-    Resamples the values with replacement ``num_resamples`` times from
-    ``np.random.RandomState(seed)``; the interval is the pair of ``(1 - confidence) / 2`` tail
-    percentiles of the resampled means (``np.percentile``, linear interpolation).
-    """
-    _check_resampling(num_resamples, confidence)
-    array = _scores(values, "values")
-    indices = np.random.RandomState(seed).randint(0, len(array), size=(num_resamples, len(array)))
-    return _percentile_interval(array[indices].mean(axis=1), confidence)
-
-
 def _permutation_p_value(first: np.ndarray, second: np.ndarray, num_resamples: int, rng) -> float:
     """One-sided p of ``mean(first) - mean(second)`` under exchangeable group labels.
 
@@ -235,7 +213,7 @@ def interaction_ci(
     the number of splits is at most ``num_resamples``, Monte Carlo from the same generator
     otherwise.
     """
-    _check_resampling(num_resamples, confidence)
+    check_resampling(num_resamples, confidence)
     vo, vp = _paired(vae_original, vae_perturbed, ("vae_original", "vae_perturbed"))
     po, pp = _paired(pcl_original, pcl_perturbed, ("pcl_original", "pcl_perturbed"))
     vae_drops, pcl_drops = vo - vp, po - pp
@@ -243,7 +221,7 @@ def interaction_ci(
     vae_indices = rng.randint(0, len(vae_drops), size=(num_resamples, len(vae_drops)))
     pcl_indices = rng.randint(0, len(pcl_drops), size=(num_resamples, len(pcl_drops)))
     resampled = vae_drops[vae_indices].mean(axis=1) - pcl_drops[pcl_indices].mean(axis=1)
-    low, high = _percentile_interval(resampled, confidence)
+    low, high = percentile_interval(resampled, confidence)
     return Interaction(
         n_vae=len(vae_drops),
         n_pcl=len(pcl_drops),
@@ -574,7 +552,7 @@ def claim_table(
     - the reference *supports* the claim when its equivalence test is significant; otherwise it
       *contradicts* it when its drop test is significant; otherwise *undecided*.
     """
-    _check_resampling(num_resamples, confidence)
+    check_resampling(num_resamples, confidence)
     if not margin > 0:
         raise ValueError(f"margin must be positive, got {margin!r}")
     if not 0.0 < alpha < 0.5:
