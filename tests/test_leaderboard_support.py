@@ -1,9 +1,9 @@
 """Synthetic ``bench run`` records and submissions for the leaderboard tests (no tests here).
 
-The records have the layout ``disentangle_bench.pipeline.running.execute_run`` writes; their
-fingerprints
-are made up, so they are for tests where the fingerprint check against the registry is not under
-test (the real-run tests cover that).
+The records are built by :func:`disentangle_bench.pipeline.record.build_run_record`, as
+``bench run`` builds them, so they have its schema; their fingerprints are made up, so they are
+for tests where the fingerprint check against the registry is not under test (the real-run tests
+cover that).
 """
 
 from __future__ import annotations
@@ -14,6 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from disentangle_bench.leaderboard.submission import build_submission, submission_path
+from disentangle_bench.pipeline.record import (
+    RUN_RECORD_FILE,
+    DatasetRecord,
+    ModelRecord,
+    PerturbationRecord,
+    RunRecord,
+    TrainingRecord,
+    WallSeconds,
+    build_run_record,
+    display_name,
+)
+
+DISTRIBUTION = "disentangle-bench 0.1.0"
 
 
 def fake_fingerprint(*parts: object) -> str:
@@ -31,58 +44,55 @@ def run_record(
     steps: int = 1500,
     device: str = "cpu",
     beta: float = 4.0,
-) -> dict[str, Any]:
+) -> RunRecord:
     perturbation = None
     if condition != "original":
-        perturbation = {
-            "name": condition,
-            "plugin": "builtin",
-            "distribution": "disentangle-bench 0.1.0",
-            "parameters": {"eps": eps, "seed": 0},
-        }
-    name = dataset if condition == "original" else f"{dataset}+{condition}"
-    return {
-        "format_version": 1,
-        "run_id": f"{dataset}-{condition}-{model}-seed{seed}",
-        "status": "complete",
-        "seed": seed,
-        "evaluation_seed": 0,
-        "dataset": {
-            "name": name,
-            "base": dataset,
-            "condition": condition,
-            "plugin": "builtin",
-            "distribution": "disentangle-bench 0.1.0",
-            "parameters": {"cache": True},
-            "perturbation": perturbation,
-            "fingerprint": fake_fingerprint(dataset, condition, eps),
-            "factor_names": ["shape", "scale"],
-            "factors_num_values": [3, 3],
-        },
-        "model": {
-            "name": model,
-            "plugin": "builtin",
-            "distribution": "disentangle-bench 0.1.0",
-            "hyperparameters": {"beta": beta, "num_latent": 5},
-            "num_parameters": 1000,
-        },
-        "training": {
-            "steps": steps,
-            "batch_size": 64,
-            "learning_rate": 0.001,
-            "checkpoint_every": 500,
-            "log_every": 100,
-            "steps_completed": steps,
-            "resumed_from_step": 0,
-            "final_losses": {"loss": 10.0},
-        },
-        "metrics": scores if scores is not None else {"mig": {"discrete_mig": 0.3}},
-        "metric_parameters": {"mig": {"num_train": 10000, "batch_size": 16}},
-        "config": {"operative_gin": f"{model}.beta = {beta}\n"},
-        "versions": {"disentangle_bench": "0.1.0", "python": "3.11.7"},
-        "device": device,
-        "wall_seconds": {"data": 0.5, "train": 10.0, "evaluation": {"mig": 1.0}},
-    }
+        perturbation = PerturbationRecord(
+            name=condition,
+            plugin="builtin",
+            distribution=DISTRIBUTION,
+            parameters={"eps": eps, "seed": 0},
+        )
+    return build_run_record(
+        run_id=f"{dataset}-{condition}-{model}-seed{seed}",
+        seed=seed,
+        evaluation_seed=0,
+        dataset=DatasetRecord(
+            name=display_name(dataset, None if condition == "original" else condition),
+            base=dataset,
+            condition=condition,
+            plugin="builtin",
+            distribution=DISTRIBUTION,
+            parameters={"cache": True},
+            perturbation=perturbation,
+            fingerprint=fake_fingerprint(dataset, condition, eps),
+            factor_names=["shape", "scale"],
+            factors_num_values=[3, 3],
+        ),
+        model=ModelRecord(
+            name=model,
+            plugin="builtin",
+            distribution=DISTRIBUTION,
+            hyperparameters={"beta": beta, "num_latent": 5},
+            num_parameters=1000,
+        ),
+        training=TrainingRecord(
+            steps=steps,
+            batch_size=64,
+            steps_completed=steps,
+            resumed_from_step=0,
+            final_losses={"loss": 10.0},
+            learning_rate=0.001,  # more train.* settings, kept as they are
+            checkpoint_every=500,
+            log_every=100,
+        ),
+        metrics=scores if scores is not None else {"mig": {"discrete_mig": 0.3}},
+        metric_parameters={"mig": {"num_train": 10000, "batch_size": 16}},
+        operative_gin=f"{model}.beta = {beta}\n",
+        device=device,
+        wall_seconds=WallSeconds(data=0.5, train=10.0, evaluation={"mig": 1.0}),
+        run_versions={"disentangle_bench": "0.1.0", "python": "3.11.7"},
+    )
 
 
 def study_records(
@@ -120,7 +130,7 @@ def write_run_dirs(out: Path, records: list[dict[str, Any]]) -> Path:
     for record in records:
         run_dir = out / "runs" / record["run_id"]
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "run.json").write_text(json.dumps(record), encoding="utf-8")
+        (run_dir / RUN_RECORD_FILE).write_text(json.dumps(record), encoding="utf-8")
     return out
 
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
+import time
 from pathlib import Path
 
+import pytest
+import torch
+
 from disentangle_bench.cli import main
-from disentangle_bench.sweeping.worker import CRASH_HOOK_ENV
+from disentangle_bench.pipeline.record import RUN_RECORD_FILE
+from disentangle_bench.pipeline.training import CHECKPOINT_FILE
+from disentangle_bench.sweeping import executors
 
 TINY_STUDY = str(Path(__file__).parent / "configs" / "sweep_tiny.gin")
 TWO_RUNS = "study.perturbations = []"  # beta 1 and 4 on the original data
@@ -21,16 +28,54 @@ def attempts(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "attempts.jsonl").read_text().splitlines()]
 
 
+class WorkerKiller:
+    """Kills (SIGKILL, from this process) the worker of every listed attempt as soon as its
+    training has written a checkpoint: a worker lost mid-run. ``killed`` maps each run killed
+    to the step of the checkpoint it left."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, attempts: tuple[int, ...] = (1,)):
+        self.attempts = attempts
+        self.killed: dict[str, int] = {}
+        self._threads: list[threading.Thread] = []
+        start = executors.start_worker
+
+        def start_and_watch(run_dir, device, attempt, env):
+            process = start(run_dir, device, attempt, env)
+            if attempt in self.attempts:
+                thread = threading.Thread(target=self._kill, args=(run_dir, process), daemon=True)
+                thread.start()
+                self._threads.append(thread)
+            return process
+
+        monkeypatch.setattr(executors, "start_worker", start_and_watch)
+
+    def _kill(self, run_dir: Path, process) -> None:
+        checkpoint = run_dir / CHECKPOINT_FILE
+        deadline = time.monotonic() + 600  # a loaded machine starts workers slowly
+        while time.monotonic() < deadline and process.poll() is None:
+            if checkpoint.exists():
+                process.kill()
+                process.wait()
+                step = torch.load(checkpoint, weights_only=False)["step"]
+                self.killed[run_dir.name] = step
+                return
+            time.sleep(0.005)
+
+    def join(self) -> None:
+        for thread in self._threads:
+            thread.join(5)
+
+
 def test_two_workers_retry_a_killed_run_resume_and_aggregate(tmp_path, monkeypatch, capsys):
     out = tmp_path / "study"
-    # attempt 1 of the beta = 4 run is SIGKILLed right after its first checkpoint
-    monkeypatch.setenv(CRASH_HOOK_ENV, "seed0-" + "@1")
+    killer = WorkerKiller(monkeypatch)  # the first attempt of each run dies mid-training
     argv = ["sweep", "--gin", TINY_STUDY, "--bind", TWO_RUNS, "--out", str(out), "--jobs", "2"]
     argv += ["--device", "cpu", "--retries", "1"]
     assert main(argv) == 0
+    killer.join()
     printed = capsys.readouterr().out
     assert "local: 2 CPU workers" in printed
-    assert printed.count("failed (signal 9); retrying") == 2  # both runs match the hook text
+    assert printed.count("failed (signal 9); retrying") == 2
     assert "done 2, failed 0, running 0, queued 0" in printed
 
     run_dirs = sorted((out / "runs").iterdir())
@@ -39,13 +84,14 @@ def test_two_workers_retry_a_killed_run_resume_and_aggregate(tmp_path, monkeypat
         tries = attempts(run_dir)
         assert [t["status"] for t in tries] == ["failed", "finished"]
         assert tries[0]["detail"] == "signal 9"
-        record = json.loads((run_dir / "run.json").read_text())
+        record = json.loads((run_dir / RUN_RECORD_FILE).read_text())
         # the second attempt resumed from the checkpoint the killed one wrote
-        assert record["training"]["resumed_from_step"] == 5
+        assert killer.killed[run_dir.name] in (5, 10, 12)  # checkpoint_every = 5, 12 steps
+        assert record["training"]["resumed_from_step"] == killer.killed[run_dir.name]
         assert record["training"]["steps_completed"] == 12
         assert "train.steps = 12" in (run_dir / "config.gin").read_text()
     betas = {
-        json.loads((d / "run.json").read_text())["model"]["hyperparameters"]["beta"]
+        json.loads((d / RUN_RECORD_FILE).read_text())["model"]["hyperparameters"]["beta"]
         for d in run_dirs
     }
     assert betas == {1.0, 4.0}
@@ -57,7 +103,7 @@ def test_two_workers_retry_a_killed_run_resume_and_aggregate(tmp_path, monkeypat
         (d.name, "mig", "discrete_mig") for d in run_dirs
     ]
     for row in rows:
-        record = json.loads((out / "runs" / row["run_id"] / "run.json").read_text())
+        record = json.loads((out / "runs" / row["run_id"] / RUN_RECORD_FILE).read_text())
         assert float(row["value"]) == record["metrics"]["mig"]["discrete_mig"]
         assert (
             json.loads(row["hyperparameters"])["beta"] == record["model"]["hyperparameters"]["beta"]
@@ -65,7 +111,7 @@ def test_two_workers_retry_a_killed_run_resume_and_aggregate(tmp_path, monkeypat
     aggregate = json.loads((out / "aggregate.json").read_text())
     assert len(aggregate) == 2
     for entry in aggregate:
-        record = json.loads((out / "runs" / entry["study.run_id"] / "run.json").read_text())
+        record = json.loads((out / "runs" / entry["study.run_id"] / RUN_RECORD_FILE).read_text())
         assert entry["evaluation_results.discrete_mig"] == record["metrics"]["mig"]["discrete_mig"]
         assert entry["train_config.beta_vae.beta"] == record["model"]["hyperparameters"]["beta"]
         assert entry["train_config.model.random_seed"] == 0
@@ -76,8 +122,8 @@ def test_two_workers_retry_a_killed_run_resume_and_aggregate(tmp_path, monkeypat
     assert list(frame["run_id"]) == [r["run_id"] for r in rows]
     assert json.loads((out / "status.json").read_text()) == {d.name: "finished" for d in run_dirs}
 
-    # a rerun (no crash hook) trains nothing and rewrites no record
-    monkeypatch.delenv(CRASH_HOOK_ENV)
+    # a rerun (nothing killed) trains nothing and rewrites no record
+    killer.attempts = ()
     before = records(out)
     assert main(argv) == 0
     assert "2 finished earlier, 0 to run" in capsys.readouterr().out
@@ -87,7 +133,7 @@ def test_two_workers_retry_a_killed_run_resume_and_aggregate(tmp_path, monkeypat
 def test_a_run_that_fails_every_attempt_fails_alone(tmp_path, monkeypatch, capsys):
     out = tmp_path / "study"
     runs_dir = out / "runs"
-    monkeypatch.setenv(CRASH_HOOK_ENV, "@1")
+    killer = WorkerKiller(monkeypatch)
     argv = [
         "sweep",
         "--gin",
@@ -108,9 +154,11 @@ def test_a_run_that_fails_every_attempt_fails_alone(tmp_path, monkeypatch, capsy
     err = captured.err.strip().splitlines()
     assert len(err) == 1 and "1 of 1 runs failed every attempt" in err[0]
     (run_dir,) = runs_dir.iterdir()
-    assert not (run_dir / "run.json").exists()
+    assert not (run_dir / RUN_RECORD_FILE).exists()
     assert json.loads((out / "status.json").read_text()) == {run_dir.name: "failed"}
+    killer.join()
+    assert list(killer.killed) == [run_dir.name]
     # the rerun retries it (attempt numbers restart per invocation) and it finishes
-    monkeypatch.setenv(CRASH_HOOK_ENV, "@5")
+    killer.attempts = ()
     assert main(argv) == 0
     assert [t["status"] for t in attempts(run_dir)] == ["failed", "finished"]

@@ -7,7 +7,6 @@ run; the runs must all use one model (one method per submission).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -21,9 +20,14 @@ from disentangle_bench.leaderboard.schema import (
     content_hash,
     sha256_hex,
 )
+from disentangle_bench.pipeline.record import (
+    RUN_RECORD_FILE,
+    RunRecord,
+    RunRecordError,
+    load_run_record,
+)
 from disentangle_bench.util.errors import BenchError
 
-RUN_RECORD_FILE = "run.json"
 SUBMISSIONS_DIR = "submissions"
 #: Training settings that do not change a run's result (bookkeeping) or differ per run.
 RUN_ONLY_TRAINING_KEYS = (
@@ -41,11 +45,11 @@ class RunCollectionError(BenchError):
     """A path that holds no usable run records."""
 
 
-def collect_run_records(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
+def collect_run_records(paths: Sequence[str | Path]) -> list[RunRecord]:
     """Every finished run record under ``paths`` (run dirs or ``bench run`` output dirs)."""
     if not paths:
         raise RunCollectionError("name at least one run or bench run output directory")
-    records: list[dict[str, Any]] = []
+    records: list[RunRecord] = []
     seen: set[Path] = set()
     for given in paths:
         for record_path in _record_paths(Path(given)):
@@ -82,14 +86,11 @@ def _record_paths(path: Path) -> Iterable[Path]:
     )
 
 
-def _load_record(path: Path) -> dict[str, Any]:
+def _load_record(path: Path) -> RunRecord:
     try:
-        record = json.loads(path.read_text(encoding="utf-8"), parse_int=_bounded_int)
-    except (OSError, ValueError) as error:
-        raise RunCollectionError(f"cannot read run record {path}: {error}") from error
-    if not isinstance(record, dict) or record.get("status") != "complete":
-        raise RunCollectionError(f"{path} is not a finished run record")
-    return record
+        return load_run_record(path, parse_int=_bounded_int)
+    except RunRecordError as error:
+        raise RunCollectionError(str(error)) from error
 
 
 def _bounded_int(text: str) -> int:

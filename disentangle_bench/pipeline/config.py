@@ -12,11 +12,15 @@ import gin
 from disentangle_bench.util.errors import ConfigError
 
 
-def parse_gin(files: Sequence[str | Path], bindings: Sequence[str] = ()) -> str:
+def parse_gin(
+    files: Sequence[str | Path], bindings: Sequence[str] = (), *, skip_unknown: Sequence[str] = ()
+) -> str:
     """Clear gin, parse ``files`` then ``bindings``; return the canonical config text.
 
     Every parse problem (missing file, syntax error, unknown configurable or parameter) becomes a
-    :class:`ConfigError` whose message names the file and line where gin reports one.
+    :class:`ConfigError` whose message names the file and line where gin reports one. Bindings of
+    the configurables named in ``skip_unknown`` are ignored when nothing registers them (as
+    ``bench evaluate`` ignores disentanglement_lib's ``dataset.*``).
     """
     for path in files:
         if not Path(path).is_file():
@@ -24,15 +28,19 @@ def parse_gin(files: Sequence[str | Path], bindings: Sequence[str] = ()) -> str:
     gin.clear_config()
     try:
         gin.parse_config_files_and_bindings(
-            [str(p) for p in files], list(bindings), finalize_config=False
+            [str(p) for p in files],
+            list(bindings),
+            finalize_config=False,
+            skip_unknown=list(skip_unknown) if skip_unknown else False,
         )
     except (SyntaxError, ValueError, KeyError, TypeError, ImportError, AttributeError) as error:
         gin.clear_config()
-        raise ConfigError(f"invalid gin config: {_one_line(error)}") from error
+        raise ConfigError(f"invalid gin config: {one_line(error)}") from error
     return gin.config_str()
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
+    """An error's message on one line (a syntax error with its file and line)."""
     if isinstance(error, SyntaxError) and error.filename:
         location = f"{error.filename}, line {error.lineno}"
         return f"{error.msg} ({location})"

@@ -27,29 +27,33 @@ variant, the operative gin config, versions, device and wall time.
 from __future__ import annotations
 
 import json
-import platform
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO
 
 import gin
 import numpy as np
-import sklearn
 import torch
 
 from disentangle_bench.metrics import FAST_VARIANTS
-from disentangle_bench.pipeline.config import effective_parameters
+from disentangle_bench.pipeline.config import effective_parameters, one_line, parse_gin
+from disentangle_bench.pipeline.record import (
+    RUN_RECORD_FILE,
+    RunRecord,
+    build_dataset,
+    load_run_record,
+    versions,
+)
 from disentangle_bench.pipeline.representation import (
     DEFAULT_BATCH_SIZE,
     TorchRepresentation,
     load_torchscript,
 )
-from disentangle_bench.pipeline.summary import load_run_record
+from disentangle_bench.pipeline.training import CHECKPOINT_FILE
 from disentangle_bench.registry import Registry
 from disentangle_bench.registry.contract import KINDS
 from disentangle_bench.util.device import describe_device, resolve_device
@@ -58,8 +62,6 @@ from disentangle_bench.util.files import atomic_write_json
 
 EVALUATIONS_DIR = "evaluations"
 EVALUATION_FORMAT = 1
-RUN_RECORD_FILE = "run.json"
-CHECKPOINT_FILE = "checkpoint.pt"
 #: Configurables of disentanglement_lib's evaluation gin files that have no meaning here.
 IGNORED_CONFIGURABLES = ("dataset",)
 
@@ -86,34 +88,13 @@ class Target:
     path: Path
     out_dir: Path  # the directory that receives <metric>.json
     label: str
-    record: dict[str, Any] | None = None
+    record: RunRecord | None = None
 
 
 def parse_evaluation_gin(files: Sequence[str | Path], bindings: Sequence[str]) -> str:
-    """Clear gin and parse ``files`` then ``bindings`` (disentanglement_lib's ``dataset.*``
-    bindings skipped); every problem becomes one-line :class:`ConfigError`."""
-    for path in files:
-        if not Path(path).is_file():
-            raise ConfigError(f"gin file not found: {path}")
-    gin.clear_config()
-    try:
-        gin.parse_config_files_and_bindings(
-            [str(p) for p in files],
-            list(bindings),
-            finalize_config=False,
-            skip_unknown=list(IGNORED_CONFIGURABLES),
-        )
-    except (SyntaxError, ValueError, KeyError, TypeError, ImportError, AttributeError) as error:
-        gin.clear_config()
-        raise ConfigError(f"invalid gin config: {_one_line(error)}") from error
-    return gin.config_str()
-
-
-def _one_line(error: BaseException) -> str:
-    if isinstance(error, SyntaxError) and error.filename:
-        return f"{error.msg} ({error.filename}, line {error.lineno})"
-    parts = [part.strip() for part in str(error).splitlines() if part.strip()]
-    return " ".join(parts) if parts else type(error).__name__
+    """:func:`~disentangle_bench.pipeline.config.parse_gin` with disentanglement_lib's
+    ``dataset.*`` bindings skipped."""
+    return parse_gin(files, bindings, skip_unknown=IGNORED_CONFIGURABLES)
 
 
 def metrics_to_run(metrics: Sequence[str], registry: Registry) -> tuple[list[str], int | None]:
@@ -157,7 +138,7 @@ def find_targets(path: str | Path, *, out_dir: str | Path | None = None) -> list
         for run_dir in run_dirs:
             record = load_run_record(run_dir / RUN_RECORD_FILE)
             destination = Path(out_dir) if out_dir is not None else run_dir / EVALUATIONS_DIR
-            label = str(record.get("run_id", run_dir.name))
+            label = record["run_id"]
             targets.append(Target("run", run_dir, destination, label, record))
         return targets
     if path.is_file():
@@ -179,43 +160,39 @@ def _build(kind: str, name: str, factory: Any, parameters: dict[str, Any], **run
         ) from error
 
 
-def run_dataset(record: dict[str, Any], registry: Registry) -> Any:
-    """The recorded dataset (perturbed if it was), checked against the recorded fingerprint."""
-    dataset = record.get("dataset") or {}
-    base = dataset.get("base")
-    if not isinstance(base, str):
-        raise EvaluationError("the run record names no dataset")
-    entry = registry.get("datasets", base)
-    data = _build("dataset", base, entry.factory, dataset.get("parameters") or {})
-    perturbation = dataset.get("perturbation")
-    if perturbation:
-        name = perturbation["name"]
-        perturb = _build(
-            "perturbation",
-            name,
-            registry.get("perturbations", name).factory,
-            perturbation.get("parameters") or {},
-        )
-        data = perturb.apply(data)
-    recorded = dataset.get("fingerprint")
-    if recorded and data.fingerprint != recorded:
+def run_dataset(record: RunRecord, registry: Registry) -> Any:
+    """The recorded dataset (perturbed if it was), rebuilt with the recorded parameters and
+    checked against the recorded fingerprint."""
+    dataset = record["dataset"]
+    base, perturbation = dataset["base"], dataset["perturbation"]
+    try:
+        data = build_dataset(
+            registry,
+            base,
+            perturbation["name"] if perturbation else None,
+            parameters=dataset["parameters"],
+            perturbation_parameters=perturbation["parameters"] if perturbation else None,
+        ).data
+    except ConfigError as error:
+        raise EvaluationError(
+            f"cannot rebuild dataset {dataset['name']!r} with the recorded parameters: {error}"
+        ) from error
+    recorded = dataset["fingerprint"]
+    if data.fingerprint != recorded:
         raise DataError(
-            f"dataset {dataset.get('name', base)!r} no longer has the content the run was trained "
+            f"dataset {dataset['name']!r} no longer has the content the run was trained "
             f"on (fingerprint {data.fingerprint[:12]} != recorded {recorded[:12]}); its renderer "
             "or files changed"
         )
     return data
 
 
-def run_model(record: dict[str, Any], run_dir: Path, data: Any, registry: Registry, device):
+def run_model(record: RunRecord, run_dir: Path, data: Any, registry: Registry, device):
     """The recorded model rebuilt through the registry, with the checkpoint's weights."""
-    model_record = record.get("model") or {}
-    name = model_record.get("name")
-    if not isinstance(name, str):
-        raise EvaluationError("the run record names no model")
+    name = record["model"]["name"]
     parameters = {
         key: value
-        for key, value in (model_record.get("hyperparameters") or {}).items()
+        for key, value in record["model"]["hyperparameters"].items()
         if key not in KINDS["models"].runtime_arguments
     }
     model = _build(
@@ -232,7 +209,7 @@ def run_model(record: dict[str, Any], run_dir: Path, data: Any, registry: Regist
         payload = torch.load(checkpoint, map_location=device, weights_only=False)
         model.load_state_dict(payload["model"])
     except Exception as error:  # corrupt file, wrong architecture, missing key
-        raise DataError(f"cannot load the model from {checkpoint}: {_one_line(error)}") from error
+        raise DataError(f"cannot load the model from {checkpoint}: {one_line(error)}") from error
     return model.to(device)
 
 
@@ -258,19 +235,6 @@ def _scores(name: str, values: Any) -> dict[str, float]:
         return {str(key): float(value) for key, value in values.items()}
     except (TypeError, ValueError) as error:
         raise EvaluationError(f"metric {name!r} returned a non-number: {error}") from None
-
-
-def _versions() -> dict[str, str]:
-    from disentangle_bench import __version__
-
-    return {
-        "disentangle_bench": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
-        "gin-config": metadata.version("gin-config"),
-    }
 
 
 def evaluate(
@@ -317,17 +281,16 @@ def evaluate(
             data = run_dataset(item.record, registry)
             model = run_model(item.record, item.path, data, registry, torch_device)
             represent = TorchRepresentation(model, torch_device, batch_size, method="encode")
-            default_seed = int(item.record.get("evaluation_seed", 0))
+            default_seed = item.record["evaluation_seed"]
             source = {
                 "kind": "run",
                 "path": str(item.path),
                 "run_id": item.label,
-                "dataset": item.record.get("dataset", {}).get("name"),
+                "dataset": item.record["dataset"]["name"],
             }
         else:
-            data = registry.build("datasets", dataset)
-            if perturbation is not None:
-                data = registry.build("perturbations", perturbation).apply(data)
+            built = build_dataset(registry, dataset, perturbation)
+            data = built.data
             module = load_torchscript(item.path, torch_device)
             represent = TorchRepresentation(
                 module, torch_device, batch_size, input_layout=input_layout
@@ -337,7 +300,7 @@ def evaluate(
                 "kind": "torchscript",
                 "path": str(item.path),
                 "input_layout": input_layout,
-                "dataset": dataset if perturbation is None else f"{dataset}+{perturbation}",
+                "dataset": built.name,
             }
         random_seed = (
             seed if seed is not None else gin_seed if gin_seed is not None else default_seed
@@ -367,7 +330,7 @@ def _evaluate_one(
     try:
         values = metric(data, represent, np.random.RandomState(random_seed))
     except ValueError as error:
-        raise EvaluationError(f"metric {name!r} on {target.label}: {_one_line(error)}") from error
+        raise EvaluationError(f"metric {name!r} on {target.label}: {one_line(error)}") from error
     scores = _scores(name, values)
     record = {
         "format_version": EVALUATION_FORMAT,
@@ -386,7 +349,7 @@ def _evaluate_one(
             "factors_num_values": [int(s) for s in data.factors_num_values],
         },
         "operative_gin": gin.operative_config_str(),
-        "versions": _versions(),
+        "versions": versions(),
         "device": describe_device(represent.device),
         "wall_seconds": time.perf_counter() - started,
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -10,51 +10,65 @@ Output layout (``OUT`` is ``--out``, by default ``bench_runs/<experiment.name>``
     OUT/runs/<run_id>/reconstructions.png, traversals.png
     OUT/runs/<run_id>/operative_config.gin
     OUT/results.md, OUT/results.json  the robustness table over all runs
-    OUT/leaderboard/                the runs as a leaderboard (when there are perturbed twins)
+
+The record's schema and its builder are :mod:`disentangle_bench.pipeline.record`. ``bench run``
+also builds ``OUT/leaderboard/`` from the runs (when there are perturbed twins), through the
+``after_results`` hook, while it still holds ``OUT``.
 """
 
 from __future__ import annotations
 
-import platform
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO
 
 import gin
 import numpy as np
-import sklearn
 import torch
 
 from disentangle_bench.data.sampling import make_sampler
 from disentangle_bench.pipeline.config import effective_parameters, parse_gin
 from disentangle_bench.pipeline.experiment import Experiment, RunSpec, experiment
+from disentangle_bench.pipeline.record import (
+    RUN_RECORD_FILE,
+    ModelRecord,
+    RunRecord,
+    RunRecordError,
+    TrainingRecord,
+    WallSeconds,
+    build_dataset,
+    build_run_record,
+    load_run_record,
+)
 from disentangle_bench.pipeline.representation import model_representation
-from disentangle_bench.pipeline.summary import ResultsTable, load_run_record
+from disentangle_bench.pipeline.summary import ResultsTable
 from disentangle_bench.pipeline.training import TrainingConfig, save_figures, train
 from disentangle_bench.registry import Registry
 from disentangle_bench.registry.contract import KINDS
 from disentangle_bench.util.device import describe_device, resolve_device
 from disentangle_bench.util.errors import ConfigError, PluginError, RunDirectoryError
 from disentangle_bench.util.files import atomic_write_json, atomic_write_text
+from disentangle_bench.util.gin_errors import first_line
 from disentangle_bench.util.lock import RUN_LOCK_FILE, Holder, exclusive_lock
 
-RUN_RECORD_FORMAT = 1
 CONFIG_FILE = "config.gin"
-RUN_RECORD_FILE = "run.json"
 
 
 @dataclass
 class ExperimentOutcome:
     experiment: Experiment
     out_dir: Path
-    records: list[dict[str, Any]]
+    records: list[RunRecord]
     table: ResultsTable
+
+
+#: Called with OUT, the experiment and the output stream once the results are written.
+AfterResults = Callable[[Path, Experiment, TextIO], Any]
 
 
 def run_experiment(
@@ -67,11 +81,14 @@ def run_experiment(
     registry: Registry | None = None,
     stream: TextIO | None = None,
     wait: bool = False,
+    after_results: AfterResults | None = None,
 ) -> ExperimentOutcome:
     """Run every run the config describes; finished runs are reused, interrupted ones resumed.
 
     ``OUT`` has one writer: another process writing it makes this call fail with
     :class:`~disentangle_bench.util.lock.LockHeldError`, or wait for it when ``wait``.
+    ``after_results`` runs once the results are written, while this process still holds ``OUT``
+    (``bench run`` builds the runs' leaderboard there).
     """
     stream = stream if stream is not None else sys.stdout
     registry = registry if registry is not None else Registry()
@@ -95,10 +112,8 @@ def run_experiment(
         atomic_write_json(out / "results.json", table.to_json())
         print("\n" + table.to_markdown(title=spec.name), file=stream, flush=True)
         print(f"results written to {out}", file=stream, flush=True)
-        if spec.perturbations:
-            from disentangle_bench.leaderboard import build_leaderboard_for_runs
-
-            build_leaderboard_for_runs(out, stream=stream)
+        if after_results is not None:
+            after_results(out, spec, stream)
     return ExperimentOutcome(spec, out, records, table)
 
 
@@ -107,7 +122,7 @@ def preflight(spec: Experiment, registry: Registry) -> None:
     try:
         TrainingConfig()
     except ValueError as error:
-        raise ConfigError(str(error).splitlines()[0]) from error
+        raise ConfigError(first_line(error)) from error
     for name in spec.metrics:
         registry.build("metrics", name)
     for name in spec.perturbations:
@@ -173,17 +188,20 @@ def _claim_output_dir(out: Path, config_text: str, overwrite: bool) -> None:
     atomic_write_text(config_path, config_text)
 
 
-def execute_run(
-    run: RunSpec, registry: Registry, run_dir: Path, device: torch.device
-) -> dict[str, Any]:
+def execute_run(run: RunSpec, registry: Registry, run_dir: Path, device: torch.device) -> RunRecord:
     """Train, evaluate and record one run; return its record (reused if already finished)."""
     record_path = run_dir / RUN_RECORD_FILE
     if record_path.exists():
         print(f"  finished earlier; reusing {record_path}", file=sys.stderr, flush=True)
-        return load_run_record(record_path)
+        try:
+            return load_run_record(record_path)
+        except RunRecordError as error:
+            raise RunRecordError(f"{error}; delete it to rerun") from error
     started = time.perf_counter()
 
-    data, dataset_record = _build_dataset(run, registry)
+    built = build_dataset(registry, run.dataset, run.perturbation)
+    data = built.data
+    dataset = built.record(registry)
     data_seconds = time.perf_counter() - started
 
     model_entry = registry.get("models", run.model)
@@ -218,75 +236,39 @@ def execute_run(
 
     operative = gin.operative_config_str()
     atomic_write_text(run_dir / "operative_config.gin", operative)
-    record = {
-        "format_version": RUN_RECORD_FORMAT,
-        "run_id": run.run_id,
-        "status": "complete",
-        "seed": run.seed,
-        "evaluation_seed": run.evaluation_seed,
-        "dataset": dataset_record,
-        "model": {
-            "name": run.model,
-            "plugin": model_entry.plugin,
-            "distribution": model_entry.distribution,
-            "hyperparameters": effective_parameters(
+    record = build_run_record(
+        run_id=run.run_id,
+        seed=run.seed,
+        evaluation_seed=run.evaluation_seed,
+        dataset=dataset,
+        model=ModelRecord(
+            name=run.model,
+            plugin=model_entry.plugin,
+            distribution=model_entry.distribution,
+            hyperparameters=effective_parameters(
                 model_entry.factory, f"models.{run.model}", KINDS["models"].runtime_arguments
             ),
-            "num_parameters": sum(p.numel() for p in model.parameters()),
-        },
-        "training": {
+            num_parameters=sum(p.numel() for p in model.parameters()),
+        ),
+        training=TrainingRecord(
             **training_config.as_dict(),
-            "steps_completed": result.steps,
-            "resumed_from_step": result.resumed_from,
-            "final_losses": result.final_losses,
-        },
-        "metrics": scores,
-        "metric_parameters": metric_parameters,
-        "config": {"operative_gin": operative},
-        "versions": _versions(),
-        "device": describe_device(device),
-        "wall_seconds": {
-            "data": data_seconds,
-            "train": result.train_seconds,
-            "evaluation": evaluation_seconds,
-            "total_this_session": time.perf_counter() - started,
-        },
-    }
+            steps_completed=result.steps,
+            resumed_from_step=result.resumed_from,
+            final_losses=result.final_losses,
+        ),
+        metrics=scores,
+        metric_parameters=metric_parameters,
+        operative_gin=operative,
+        device=describe_device(device),
+        wall_seconds=WallSeconds(
+            data=data_seconds,
+            train=result.train_seconds,
+            evaluation=evaluation_seconds,
+            total_this_session=time.perf_counter() - started,
+        ),
+    )
     atomic_write_json(record_path, record)
     return record
-
-
-def _build_dataset(run: RunSpec, registry: Registry) -> tuple[Any, dict[str, Any]]:
-    data = registry.build("datasets", run.dataset)
-    perturbation_record = None
-    if run.perturbation is not None:
-        entry = registry.get("perturbations", run.perturbation)
-        perturbation = registry.build("perturbations", run.perturbation)
-        data = perturbation.apply(data)
-        parameters = (
-            perturbation.parameters()
-            if hasattr(perturbation, "parameters")
-            else effective_parameters(entry.factory, f"perturbations.{run.perturbation}")
-        )
-        perturbation_record = {
-            "name": run.perturbation,
-            "plugin": entry.plugin,
-            "distribution": entry.distribution,
-            "parameters": parameters,
-        }
-    dataset_entry = registry.get("datasets", run.dataset)
-    return data, {
-        "name": run.dataset if run.perturbation is None else f"{run.dataset}+{run.perturbation}",
-        "base": run.dataset,
-        "condition": run.condition,
-        "plugin": dataset_entry.plugin,
-        "distribution": dataset_entry.distribution,
-        "parameters": effective_parameters(dataset_entry.factory, f"datasets.{run.dataset}"),
-        "perturbation": perturbation_record,
-        "fingerprint": data.fingerprint,
-        "factor_names": list(data.factor_names),
-        "factors_num_values": [int(s) for s in data.factors_num_values],
-    }
 
 
 def _check_scores(name: str, values: Any, registry: Registry) -> dict[str, float]:
@@ -303,16 +285,3 @@ def _check_scores(name: str, values: Any, registry: Registry) -> dict[str, float
 
 def _format_scores(scores: dict[str, float]) -> str:
     return ", ".join(f"{key}={value:.4f}" for key, value in scores.items())
-
-
-def _versions() -> dict[str, str]:
-    from disentangle_bench import __version__
-
-    return {
-        "disentangle_bench": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
-        "gin-config": metadata.version("gin-config"),
-    }

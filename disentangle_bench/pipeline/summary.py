@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from disentangle_bench.util.errors import BenchError
+from disentangle_bench.pipeline.experiment import ORIGINAL
+from disentangle_bench.pipeline.record import RunRecord, load_run_record
 
-ORIGINAL = "original"
-
-
-def load_run_record(path: Path) -> dict[str, Any]:
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise BenchError(f"cannot read run record {path}: {error}; delete it to rerun") from error
-    if record.get("status") != "complete" or "metrics" not in record:
-        raise BenchError(f"{path} is not a finished run record; delete it to rerun")
-    return record
+# load_run_record lives in pipeline.record; the name stays importable from here
+__all__ = ["ORIGINAL", "ResultsTable", "load_run_record", "mean_and_sd"]
 
 
 def mean_and_sd(values: list[float]) -> tuple[float, float]:
@@ -42,7 +32,7 @@ class ResultsTable:
     scale: dict[str, list[Any]] = field(default_factory=dict)
 
     @classmethod
-    def from_records(cls, records: list[dict[str, Any]]) -> ResultsTable:
+    def from_records(cls, records: list[RunRecord]) -> ResultsTable:
         conditions = [ORIGINAL]
         cells: dict[tuple[str, str, str], dict[str, list[float]]] = defaultdict(
             lambda: defaultdict(list)

@@ -43,6 +43,7 @@ from disentangle_bench.registry.contract import (
 )
 from disentangle_bench.registry.defaults import DEFAULT_PLUGINS
 from disentangle_bench.util.errors import BenchError, ConfigError, PluginError, UnknownPluginError
+from disentangle_bench.util.gin_errors import first_line, without_gin_context
 
 ENTRY_POINT_GROUP = "disentangle_bench"
 DISABLE_AUTOLOAD_ENV = "DISENTANGLE_BENCH_DISABLE_PLUGIN_AUTOLOAD"
@@ -64,6 +65,7 @@ RESERVED_GIN_NAMES = frozenset(
         "gradient_boosting_classifier",
         "hist_gradient_boosting_classifier",
     }
+    | {"dataset", "postprocess", "mean_representation", "sampled_representation"}  # dlib's files
 )
 
 
@@ -195,25 +197,11 @@ class Registry:
         try:
             instance = factory(**runtime_arguments)
         except BenchError as error:  # already user-facing; drop gin's "In call to ..." line
-            raise _original_type(error)(_first_line(error)) from error
+            raise without_gin_context(error) from error
         except (ValueError, TypeError) as error:
-            message = _first_line(error)
+            message = first_line(error)
             raise ConfigError(f"{KINDS[entry.kind].singular} {name!r}: {message}") from error
         return check_instance(KINDS[entry.kind], name, instance, entry.plugin, entry.distribution)
-
-
-def _original_type(error: BaseException) -> type:
-    """The error's own class: gin re-raises errors as a dynamic subclass with another
-    constructor, which cannot be instantiated with a message."""
-    for cls in type(error).__mro__:
-        init = cls.__dict__.get("__init__")
-        if init is None or "ExceptionProxy" not in getattr(init, "__qualname__", ""):
-            return cls
-    return type(error)
-
-
-def _first_line(error: BaseException) -> str:
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def _kind(kind: str) -> Kind:

@@ -3,56 +3,32 @@
 The process parses ``RUN_DIR/config.gin`` (gin is global state, hence one process per run) and
 calls :func:`disentangle_bench.pipeline.running.execute_run`, exactly what ``bench run`` does for
 that run: a finished run (``run.json``) is reused, an interrupted one resumes from its checkpoint.
-An
-exclusive lock on ``RUN_DIR/.lock`` (:mod:`disentangle_bench.util.lock`, the helper ``bench run``
-uses for its output directory) keeps two attempts from ever writing the same run at once.
+An exclusive lock on ``RUN_DIR/.lock`` (:mod:`disentangle_bench.util.lock`, the helper
+``bench run`` uses for its output directory) keeps two attempts from ever writing the same run at
+once. ``--attempt N`` is the executor's attempt number (the executor writes it to the log).
 
 Exit status: 0 finished, 2 a user-caused error (one line on stderr), anything else a crash.
-
-Test hook: ``DISENTANGLE_BENCH_SWEEP_TEST_CRASH='<text>@<attempt>'`` makes the attempt numbered
-``attempt`` of every run whose id contains ``text`` kill itself (SIGKILL) as soon as its first
-checkpoint is written, i.e. a worker lost mid-run.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
-import threading
-import time
 from pathlib import Path
 
 from disentangle_bench.util.errors import BenchError
 from disentangle_bench.util.lock import exclusive_lock
 
-CRASH_HOOK_ENV = "DISENTANGLE_BENCH_SWEEP_TEST_CRASH"
 RUN_CONFIG_FILE = "config.gin"
 LOCK_FILE = ".lock"
 
 
-def _arm_crash_hook(run_dir: Path, attempt: int) -> None:
-    hook = os.environ.get(CRASH_HOOK_ENV, "")
-    if "@" not in hook:
-        return
-    text, _, at = hook.rpartition("@")
-    if text not in run_dir.name or str(attempt) != at:
-        return
-
-    def crash_after_checkpoint() -> None:
-        while not (run_dir / "checkpoint.pt").exists():
-            time.sleep(0.005)
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    threading.Thread(target=crash_after_checkpoint, daemon=True).start()
-
-
-def run_in_this_process(run_dir: Path, device: str = "auto", attempt: int = 1) -> None:
+def run_in_this_process(run_dir: Path, device: str = "auto") -> None:
     """Execute the run configured in ``run_dir/config.gin`` (holding the run's lock)."""
     from disentangle_bench.pipeline.config import parse_gin
     from disentangle_bench.pipeline.experiment import experiment
-    from disentangle_bench.pipeline.running import RUN_RECORD_FILE, execute_run
+    from disentangle_bench.pipeline.record import RUN_RECORD_FILE
+    from disentangle_bench.pipeline.running import execute_run
     from disentangle_bench.registry import Registry
     from disentangle_bench.util.device import resolve_device
 
@@ -68,7 +44,6 @@ def run_in_this_process(run_dir: Path, device: str = "auto", attempt: int = 1) -
         # a study run names at most one perturbation: the run is that twin, else the original
         wanted = spec.perturbations[0] if spec.perturbations else None
         (run,) = [r for r in spec.runs() if r.perturbation == wanted]
-        _arm_crash_hook(run_dir, attempt)
         execute_run(run, registry, run_dir, resolve_device(device))
 
 
@@ -76,10 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m disentangle_bench.sweeping.worker")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--attempt", type=int, default=1)
+    parser.add_argument("--attempt", type=int, default=1, help="attempt number (for the log)")
     args = parser.parse_args(argv)
     try:
-        run_in_this_process(args.run_dir, args.device, args.attempt)
+        run_in_this_process(args.run_dir, args.device)
     except BenchError as error:
         print(f"bench: error: {error}", file=sys.stderr)
         return 2

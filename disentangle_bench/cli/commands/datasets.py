@@ -145,35 +145,14 @@ def load_dataset(
     Returns the dataset object, its display name (``base+perturbation``) and the dataset's
     effective hyperparameters.
     """
-    from disentangle_bench.pipeline.config import effective_parameters, parse_gin
+    from disentangle_bench.pipeline.config import parse_gin
+    from disentangle_bench.pipeline.record import build_dataset
     from disentangle_bench.registry import Registry
 
     registry = Registry()
     parse_gin([], bindings)
-    entry = registry.get("datasets", name)
-    data = _build(registry, "datasets", name)
-    parameters = effective_parameters(entry.factory, f"datasets.{name}")
-    display = name
-    if perturbation:
-        data = _build(registry, "perturbations", perturbation).apply(data)
-        display = f"{name}+{perturbation}"
-    return data, display, parameters
-
-
-def _build(registry: Any, kind: str, name: str) -> Any:
-    """``registry.build`` with gin's "In call to configurable ..." suffix dropped."""
-    from disentangle_bench.util.errors import BenchError
-
-    try:
-        return registry.build(kind, name)
-    except BenchError as error:
-        lines = str(error).splitlines()
-        if len(lines) > 1:  # gin re-raises through a proxy subclass with a longer message
-            cls = type(error)
-            if "__getattr__" in vars(cls):  # gin's proxy: the real class is its base
-                cls = cls.__mro__[1]
-            raise cls(lines[0]) from error
-        raise
+    built = build_dataset(registry, name, perturbation or None)
+    return built.data, built.name, built.parameters
 
 
 def list_datasets(args: argparse.Namespace) -> None:
@@ -186,7 +165,7 @@ def list_datasets(args: argparse.Namespace) -> None:
     for entry in registry.entries("datasets"):
         row: dict[str, Any] = {"name": entry.name, "distribution": entry.distribution}
         try:
-            data = _build(registry, "datasets", entry.name)
+            data = registry.build("datasets", entry.name)
             row["factors"] = dict(zip(data.factor_names, data.factors_num_values))
             row["images"] = int(data.num_configurations)
             row["shape"] = list(data.observation_shape)

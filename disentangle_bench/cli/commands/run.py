@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any, TextIO
 
 from disentangle_bench.util.device import DEVICE_CHOICES
 
@@ -55,8 +57,17 @@ def run_command(args: argparse.Namespace) -> None:
             device=args.device,
             overwrite=args.overwrite,
             wait=args.wait,
+            after_results=build_runs_leaderboard,
         )
     except OSError as error:  # an unwritable or full output folder, met while writing a run
         where = args.out or "bench_runs/<experiment.name>"
         doing = "cannot write" if error.errno in WRITE_ERRNOS else "file error in"
         raise WriteError(f"{doing} the runs in {where}: {failure_reason(error)}") from None
+
+
+def build_runs_leaderboard(out: Path, spec: Any, stream: TextIO) -> None:
+    """``OUT/leaderboard/`` from the runs, when the experiment has perturbed twins."""
+    if spec.perturbations:
+        from disentangle_bench.leaderboard import build_leaderboard_for_runs
+
+        build_leaderboard_for_runs(out, stream=stream)
