@@ -568,9 +568,3 @@ def cached_fingerprint(
     with contextlib.suppress(OSError):
         atomic_write_json(path, record)
     return fingerprint
-
-
-def directory_bytes(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

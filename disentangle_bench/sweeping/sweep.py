@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from disentangle_bench.pipeline.config import parse_gin
+from disentangle_bench.pipeline.record import RUN_RECORD_FILE, load_run_record
 from disentangle_bench.registry import Registry
 from disentangle_bench.sweeping.aggregate import write_tables
 from disentangle_bench.sweeping.executors import EXECUTORS, make_executor
@@ -159,7 +160,7 @@ def run_sweep(
 
     _check_output_dir(out, spec, runs)
     _preflight(runs, registry)
-    pending = [run for run in runs if not (out / "runs" / run.run_id / "run.json").exists()]
+    pending = [run for run in runs if not (out / "runs" / run.run_id / RUN_RECORD_FILE).exists()]
     outcome.skipped = [run.run_id for run in runs if run not in pending]
     engine = make_executor(executor, jobs=jobs, device=device, ray_address=ray_address)
     try:
@@ -276,7 +277,7 @@ def _schedule(
         for finished in engine.wait(poll_seconds):
             run, attempt, started = running.pop(finished.handle)
             run_dir = out / "runs" / run.run_id
-            ok = finished.exit_code == 0 and (run_dir / "run.json").exists()
+            ok = finished.exit_code == 0 and (run_dir / RUN_RECORD_FILE).exists()
             _log_attempt(run_dir, engine.name, attempt, ok, finished.detail, started)
             if ok:
                 outcome.finished.append(run.run_id)
@@ -318,12 +319,12 @@ def _log_attempt(
 def _finish(
     out: Path, spec: Study, runs: list[SweepRun], outcome: SweepOutcome, stream: TextIO
 ) -> None:
-    from disentangle_bench.pipeline.summary import ResultsTable, load_run_record
+    from disentangle_bench.pipeline.summary import ResultsTable
 
     records: dict[str, dict[str, Any]] = {}
     status = {}
     for run in runs:
-        path = out / "runs" / run.run_id / "run.json"
+        path = out / "runs" / run.run_id / RUN_RECORD_FILE
         if path.exists():
             records[run.run_id] = load_run_record(path)
             status[run.run_id] = "finished"
