@@ -118,7 +118,7 @@ def test_a_tiny_cpu_training_run_through_the_trainer(name, tmp_path):
     assert [line["step"] for line in lines] == [2, 4]
     _, terms = model.loss(batch_for(model, data, 4), 0)
     assert set(lines[-1]) == {"step", *terms}  # every term the model reports is logged
-    checkpoint = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=False)
+    checkpoint = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
     expected = ["discriminator", "vae"] if name == "factor_vae" else ["model"]
     assert sorted(checkpoint["optimizers"]) == expected
     written = save_figures(model, data, tmp_path, CPU)

@@ -1,4 +1,5 @@
-"""PCL: the logistic loss by hand, and a classifier that beats chance on real vs permuted pairs."""
+"""PCL: the logistic loss by hand, negatives that are never real pairs, and a classifier that
+beats chance on real vs permuted pairs."""
 
 from __future__ import annotations
 
@@ -32,8 +33,9 @@ def test_pcl_loss_by_hand():
     torch.manual_seed(123)
     with torch.no_grad():
         total, terms = model.loss(pairs, 0)
-        torch.manual_seed(123)
-        permutation = torch.randperm(6).numpy()
+        torch.manual_seed(123)  # the negatives' draws: a permutation, then a shift in 1 .. 5
+        order = torch.randperm(6).numpy()
+        shift = int(torch.randint(1, 6, (1,)))
         previous = model.encoder(pairs[0]).double().numpy()
         current = model.encoder(pairs[1]).double().numpy()
         a, b, c, d = (
@@ -44,13 +46,56 @@ def test_pcl_loss_by_hand():
     def r(y_t, y_prev):
         return -np.abs(a * y_t + b * y_prev + c).sum(axis=1) + (y_t**2).sum(axis=1) + d
 
-    real, fake = r(current, previous), r(current, previous[permutation])
+    rank = np.argsort(order)  # order[rank[i]] == i
+    negatives = order[(rank + shift) % 6]
+    assert sorted(negatives) == list(range(6)) and all(negatives != np.arange(6))
+    real, fake = r(current, previous), r(current, previous[negatives])
     # Logistic loss: -log sigmoid(real) for real pairs, -log(1 - sigmoid(fake)) for permuted.
     loss = 0.5 * (np.logaddexp(0, -real).mean() + np.logaddexp(0, fake).mean())
     accuracy = 0.5 * ((real > 0).mean() + (fake <= 0).mean())
     assert total.item() == pytest.approx(loss, rel=1e-5)
     assert terms["accuracy"].item() == pytest.approx(accuracy)
     assert torch.equal(model.encode(pairs[0]), model.encoder(pairs[0]))
+
+
+def test_negatives_are_a_derangement_uniform_over_the_other_pairs():
+    from disentangle_bench.models.losses import derangement
+
+    generator = torch.Generator().manual_seed(0)
+    counts = np.zeros((5, 5))
+    for _ in range(4000):
+        sigma = derangement(5, device=CPU, generator=generator).numpy()
+        assert sorted(sigma) == list(range(5))  # a permutation
+        counts[np.arange(5), sigma] += 1
+    assert np.all(np.diag(counts) == 0)  # no real pair among the negatives, ever
+    # Each pair's negative is uniform over the 4 other pairs: 1000 expected per cell.
+    off_diagonal = counts[~np.eye(5, dtype=bool)]
+    assert off_diagonal.min() > 880 and off_diagonal.max() < 1120
+    two = [derangement(2, device=CPU, generator=generator).tolist() for _ in range(5)]
+    assert two == [[1, 0]] * 5
+
+
+def test_pcl_needs_two_pairs_for_a_negative():
+    from disentangle_bench.util.errors import ConfigError
+
+    model = PCL((1, 1, 4), num_latent=2, architecture="mlp")
+    with pytest.raises(ConfigError, match="at least 2 pairs per batch"):
+        model.draw_noise(torch.zeros(2, 1, 4, 1, 1))
+
+
+def test_pcl_noise_is_drawn_outside_the_loss_and_decides_the_negatives():
+    torch.manual_seed(0)
+    model = PCL((1, 1, 4), num_latent=2, architecture="mlp")
+    pairs = torch.randn(2, 5, 4, 1, 1, generator=torch.Generator().manual_seed(1))
+    shift = {"negatives": torch.tensor([1, 2, 3, 4, 0])}
+    other = {"negatives": torch.tensor([4, 0, 1, 2, 3])}
+    with torch.no_grad():
+        torch.manual_seed(5)
+        drawn = model.draw_noise(pairs)
+        torch.manual_seed(5)
+        inside = model.loss(pairs, 0)[0]
+        assert torch.equal(model.loss(pairs, 0, drawn)[0], inside)
+        assert model.loss(pairs, 0, shift)[0] != model.loss(pairs, 0, other)[0]
 
 
 def nonlinear_vector_data():

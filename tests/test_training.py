@@ -62,7 +62,7 @@ def test_training_logs_every_term_and_leaves_a_checkpoint(tmp_path):
         "elbo",
     }
     assert lines[-1]["loss"] < lines[0]["loss"]
-    checkpoint = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=False)
+    checkpoint = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
     assert checkpoint["step"] == 10
 
 
@@ -74,20 +74,21 @@ def test_resume_after_interruption_gives_the_same_model_as_an_uninterrupted_run(
     interrupted = new_model()
     original_loss = interrupted.loss
 
-    def loss_interrupted_at_step_7(x, step):
+    def loss_interrupted_at_step_7(x, step, *noise):
         if step == 7:
             raise KeyboardInterrupt
-        return original_loss(x, step)
+        return original_loss(x, step, *noise)
 
     interrupted.loss = loss_interrupted_at_step_7
     with pytest.raises(KeyboardInterrupt):
         train(interrupted, data, config(), run_dir=tmp_path / "resumed", seed=0, device=CPU)
-    assert torch.load(tmp_path / "resumed" / CHECKPOINT_FILE, weights_only=False)["step"] == 7
+    # Exact at checkpoint granularity: the last checkpoint (step 6) stays; steps 7.. are redone.
+    assert torch.load(tmp_path / "resumed" / CHECKPOINT_FILE, weights_only=True)["step"] == 6
 
     resumed = new_model()
     torch.manual_seed(999)  # resuming must not depend on the state of the global generator
     result = train(resumed, data, config(), run_dir=tmp_path / "resumed", seed=0, device=CPU)
-    assert result.resumed_from == 7 and result.steps == 10
+    assert result.resumed_from == 6 and result.steps == 10
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     logged = (tmp_path / "resumed" / LOSS_LOG_FILE).read_text().splitlines()
@@ -107,8 +108,8 @@ def test_divergence_is_reported_and_the_last_checkpoint_survives(tmp_path):
     model = new_model()
     original_loss = model.loss
 
-    def diverging(x, step):
-        total, terms = original_loss(x, step)
+    def diverging(x, step, *noise):
+        total, terms = original_loss(x, step, *noise)
         if step >= 5:
             terms = {**terms, "loss": total * float("nan")}
         return total, terms
@@ -116,7 +117,7 @@ def test_divergence_is_reported_and_the_last_checkpoint_survives(tmp_path):
     model.loss = diverging
     with pytest.raises(TrainingDivergedError, match="non-finite loss at step 6"):
         train(model, small_binary_dataset(), config(), run_dir=tmp_path, seed=0, device=CPU)
-    assert torch.load(tmp_path / CHECKPOINT_FILE, weights_only=False)["step"] == 3
+    assert torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)["step"] == 3
 
 
 @pytest.mark.parametrize("field", ["steps", "batch_size", "checkpoint_every", "log_every"])
@@ -156,16 +157,16 @@ def test_resume_is_exact_for_two_optimisers_and_for_pair_samplers(tmp_path, name
     method = "training_losses" if hasattr(interrupted, "training_losses") else "loss"
     original = getattr(interrupted, method)
 
-    def interrupted_at_step_7(batch, step):
+    def interrupted_at_step_7(batch, step, *noise):
         if step == 7:
             raise KeyboardInterrupt
-        return original(batch, step)
+        return original(batch, step, *noise)
 
     setattr(interrupted, method, interrupted_at_step_7)
     with pytest.raises(KeyboardInterrupt):
         train(interrupted, data, settings, run_dir=tmp_path / "resumed", seed=0, device=CPU)
-    checkpoint = torch.load(tmp_path / "resumed" / CHECKPOINT_FILE, weights_only=False)
-    assert checkpoint["step"] == 7
+    checkpoint = torch.load(tmp_path / "resumed" / CHECKPOINT_FILE, weights_only=True)
+    assert checkpoint["step"] == 5
     if name == "factor_vae":
         assert sorted(checkpoint["optimizers"]) == ["discriminator", "vae"]
         assert checkpoint["optimizers"]["discriminator"]["state"]  # Adam moments saved
@@ -173,7 +174,7 @@ def test_resume_is_exact_for_two_optimisers_and_for_pair_samplers(tmp_path, name
     resumed = build(name)
     torch.manual_seed(999)
     result = train(resumed, data, settings, run_dir=tmp_path / "resumed", seed=0, device=CPU)
-    assert result.resumed_from == 7
+    assert result.resumed_from == 5
     for (key, a), b in zip(
         straight.state_dict().items(), resumed.state_dict().values(), strict=True
     ):
@@ -182,16 +183,102 @@ def test_resume_is_exact_for_two_optimisers_and_for_pair_samplers(tmp_path, name
     assert logged == (tmp_path / "straight" / LOSS_LOG_FILE).read_text()
 
 
-def test_checkpoints_of_the_single_optimiser_format_still_resume(tmp_path):
+def test_resuming_from_a_checkpoint_in_the_middle_of_a_log_interval_keeps_the_log(tmp_path):
+    # checkpoint_every=3, log_every=2: the checkpoint at step 3 holds the sum of step 3's terms,
+    # which the resumed run's line for step 4 must include.
     data = small_binary_dataset()
-    train(new_model(), data, config(steps=4), run_dir=tmp_path, seed=0, device=CPU)
+    train(new_model(), data, config(), run_dir=tmp_path / "straight", seed=0, device=CPU)
+    interrupted = new_model()
+    original_loss = interrupted.loss
+
+    def interrupted_at_step_4(x, step, *noise):
+        if step == 4:
+            raise KeyboardInterrupt
+        return original_loss(x, step, *noise)
+
+    interrupted.loss = interrupted_at_step_4
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupted, data, config(), run_dir=tmp_path / "resumed", seed=0, device=CPU)
+    checkpoint = torch.load(tmp_path / "resumed" / CHECKPOINT_FILE, weights_only=True)
+    assert checkpoint["step"] == 3 and checkpoint["term_sums"]["count"] == 1
+    result = train(new_model(), data, config(), run_dir=tmp_path / "resumed", seed=0, device=CPU)
+    assert result.resumed_from == 3
+    logged = (tmp_path / "resumed" / LOSS_LOG_FILE).read_text().splitlines()
+    assert logged == (tmp_path / "straight" / LOSS_LOG_FILE).read_text().splitlines()
+
+
+def test_each_log_line_is_the_mean_of_the_steps_since_the_previous_line(tmp_path):
+    data = small_binary_dataset()
+    every = tmp_path / "every"
+    train(new_model(), data, config(steps=4, log_every=1), run_dir=every, seed=0, device=CPU)
+    pairs = tmp_path / "pairs"
+    result = train(
+        new_model(), data, config(steps=4, log_every=2), run_dir=pairs, seed=0, device=CPU
+    )
+    single = [json.loads(line) for line in (every / LOSS_LOG_FILE).read_text().splitlines()]
+    paired = [json.loads(line) for line in (pairs / LOSS_LOG_FILE).read_text().splitlines()]
+    assert [line["step"] for line in paired] == [2, 4]
+    for line, (first, second) in zip(paired, [single[0:2], single[2:4]], strict=True):
+        for name in ("loss", "kl_loss", "reconstruction_loss"):
+            assert line[name] == pytest.approx(0.5 * (first[name] + second[name]), rel=1e-6)
+    assert result.final_losses == pytest.approx(
+        {k: v for k, v in paired[-1].items() if k != "step"}
+    )
+    assert single[0]["loss"] != pytest.approx(single[1]["loss"], rel=1e-3)  # a real average
+
+
+def test_checkpoints_hold_only_tensors_and_plain_values(tmp_path):
+    data = small_binary_dataset()
+    train(new_model(), data, config(steps=3), run_dir=tmp_path, seed=0, device=CPU)
+    payload = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
+    numpy_state = payload["numpy_random_state"]
+    assert numpy_state["algorithm"] == "MT19937" and numpy_state["keys"].shape == (624,)
+    random_state = np.random.RandomState(0)
+    for _ in range(3):  # the three batches of 8 the run drew
+        data.sample_observations(8, random_state)
+    expected = random_state.get_state()
+    assert np.array_equal(numpy_state["keys"].numpy(), expected[1])
+    assert numpy_state["position"] == expected[2]
+
+
+def test_a_checkpoint_with_a_pickled_object_is_refused_in_one_line(tmp_path):
+    from disentangle_bench.util.errors import BenchError
+
+    data = small_binary_dataset()
+    train(new_model(), data, config(steps=3), run_dir=tmp_path, seed=0, device=CPU)
     path = tmp_path / CHECKPOINT_FILE
-    payload = torch.load(path, weights_only=False)
-    payload["optimizer"] = payload.pop("optimizers")["model"]
-    payload.pop("grad_scaler")
+    payload = torch.load(path, weights_only=True)
+    payload["numpy_random_state"] = np.random.RandomState(0).get_state()  # a numpy array inside
     torch.save(payload, path)
-    result = train(new_model(), data, config(steps=6), run_dir=tmp_path, seed=0, device=CPU)
-    assert result.resumed_from == 4 and result.steps == 6
+    with pytest.raises(BenchError) as caught:
+        train(new_model(), data, config(steps=6), run_dir=tmp_path, seed=0, device=CPU)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"refusing to load {path}: it holds pickled")
+
+
+def test_a_loss_log_cut_short_in_the_middle_of_a_line_resumes(tmp_path):
+    data = small_binary_dataset()
+    train(new_model(), data, config(), run_dir=tmp_path / "straight", seed=0, device=CPU)
+    run_dir = tmp_path / "crashed"
+    train(new_model(), data, config(steps=6), run_dir=run_dir, seed=0, device=CPU)
+    with open(run_dir / LOSS_LOG_FILE, "a", encoding="utf-8") as log:
+        log.write('{"step": 8, "loss": 12')  # the process died here
+    result = train(new_model(), data, config(), run_dir=run_dir, seed=0, device=CPU)
+    assert result.resumed_from == 6
+    logged = (run_dir / LOSS_LOG_FILE).read_text()
+    assert logged == (tmp_path / "straight" / LOSS_LOG_FILE).read_text()
+
+
+def test_a_damaged_line_inside_the_loss_log_stops_the_resume_in_one_line(tmp_path):
+    from disentangle_bench.util.errors import BenchError
+
+    data = small_binary_dataset()
+    train(new_model(), data, config(steps=6), run_dir=tmp_path, seed=0, device=CPU)
+    lines = (tmp_path / LOSS_LOG_FILE).read_text().splitlines()
+    lines[1] = lines[1][:10]
+    (tmp_path / LOSS_LOG_FILE).write_text("\n".join(lines) + "\n")
+    with pytest.raises(BenchError, match=r"losses.jsonl, line 2, is not a loss record"):
+        train(new_model(), data, config(), run_dir=tmp_path, seed=0, device=CPU)
 
 
 def test_pair_model_on_a_dataset_that_cannot_make_its_pairs_fails_before_training(tmp_path):
@@ -222,7 +309,7 @@ def test_mixed_precision_trains_and_checkpoints(tmp_path, precision):
     )
     expected = json.loads((tmp_path / "fp32" / LOSS_LOG_FILE).read_text().splitlines()[0])
     assert result.final_losses["loss"] == pytest.approx(expected["loss"], rel=0.02)
-    checkpoint = torch.load(tmp_path / precision / CHECKPOINT_FILE, weights_only=False)
+    checkpoint = torch.load(tmp_path / precision / CHECKPOINT_FILE, weights_only=True)
     assert (checkpoint["grad_scaler"] is not None) == (precision == "fp16")
     assert all(p.dtype == torch.float32 for p in model.parameters())
     torch.manual_seed(0)

@@ -13,6 +13,7 @@ from disentangle_bench.models.architectures import build_decoder, build_encoder
 from disentangle_bench.models.checks import positive_int
 from disentangle_bench.models.losses import (
     check_reconstruction,
+    full_precision,
     output_activation,
     reconstruction_loss,
 )
@@ -42,16 +43,24 @@ class Autoencoder(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The representation: the code."""
-        return self.encoder(x).float()
+        return full_precision(self.encoder(x))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return output_activation(self.reconstruction, self.decoder(z).float())
+        return output_activation(self.reconstruction, full_precision(self.decoder(z)))
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
-    def loss(self, x: torch.Tensor, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def draw_noise(
+        self, batch: torch.Tensor, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Nothing: the autoencoder's loss is deterministic."""
+        return {}
+
+    def loss(
+        self, x: torch.Tensor, step: int, noise: dict[str, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         reconstruction = reconstruction_loss(
-            self.reconstruction, self.decoder(self.encode(x)).float(), x
+            self.reconstruction, full_precision(self.decoder(self.encode(x))), x
         )
         return reconstruction, {"loss": reconstruction, "reconstruction_loss": reconstruction}

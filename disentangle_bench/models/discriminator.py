@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from disentangle_bench.models.architectures import glorot_init
+from disentangle_bench.models.losses import full_precision
 
 PROBABILITY_CLIP = 1e-6
 
@@ -31,7 +32,7 @@ class Discriminator(nn.Module):
         glorot_init(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).float()
+        return full_precision(self.net(z))
 
 
 def clipped_log_probabilities(logits: torch.Tensor) -> torch.Tensor:
@@ -40,10 +41,25 @@ def clipped_log_probabilities(logits: torch.Tensor) -> torch.Tensor:
     return probabilities.clamp(PROBABILITY_CLIP, 1.0 - PROBABILITY_CLIP).log()
 
 
-def shuffle_codes(z: torch.Tensor) -> torch.Tensor:
+def shuffle_order(
+    rows: int,
+    num_latent: int,
+    *,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """``(rows, num_latent)`` indices: an independent uniform permutation of the rows for each
+    latent dimension (the argsort of uniform numbers, one column per dimension)."""
+    uniforms = torch.rand((rows, num_latent), generator=generator, device=device)
+    return uniforms.argsort(dim=0)
+
+
+def shuffle_codes(z: torch.Tensor, order: torch.Tensor | None = None) -> torch.Tensor:
     """Permute each latent dimension independently across the batch (disentanglement_lib
-    ``shuffle_codes``): samples of the product of the marginals of the batch's codes."""
-    order = torch.rand(z.shape, device=z.device).argsort(dim=0)
+    ``shuffle_codes``): samples of the product of the marginals of the batch's codes. ``order``
+    from :func:`shuffle_order` (drawn here from torch's default generator if None)."""
+    if order is None:
+        order = shuffle_order(z.shape[0], z.shape[1], device=z.device)
     return z.gather(0, order)
 
 

@@ -21,9 +21,10 @@ from disentangle_bench.models.discriminator import (
     discriminator_accuracy,
     discriminator_loss,
     shuffle_codes,
+    shuffle_order,
 )
 from disentangle_bench.models.losses import gaussian_kl, sample_gaussian
-from disentangle_bench.models.vae import GaussianVAE, Terms
+from disentangle_bench.models.vae import GaussianVAE, Noise, Terms
 
 
 class FactorVAE(GaussianVAE):
@@ -58,32 +59,48 @@ class FactorVAE(GaussianVAE):
         """``vae``: Adam from the training config on encoder + decoder; ``discriminator``: Adam
         with this model's discriminator hyperparameters."""
         vae_parameters = [*self.encoder.parameters(), *self.decoder.parameters()]
+        fused = True if all(p.is_cuda for p in self.parameters()) else None
         return {
             "vae": torch.optim.Adam(
                 vae_parameters,
                 lr=config.learning_rate,
                 betas=(config.beta1, config.beta2),
                 eps=config.epsilon,
+                fused=fused,
             ),
             "discriminator": torch.optim.Adam(
                 self.discriminator.parameters(),
                 lr=self.discriminator_learning_rate,
                 betas=self.discriminator_betas,
                 eps=1e-8,
+                fused=fused,
             ),
         }
 
-    def training_losses(self, x: torch.Tensor, step: int) -> tuple[dict[str, torch.Tensor], Terms]:
-        """The loss of each optimiser on one batch, and the terms to log."""
+    def draw_noise(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> Noise:
+        """``eps`` (the reparametrisation noise), then ``shuffle`` (the discriminator's
+        per-dimension permutation of the codes), in that order."""
+        noise = super().draw_noise(batch, generator)
+        noise["shuffle"] = shuffle_order(
+            batch.shape[0], self.num_latent, device=batch.device, generator=generator
+        )
+        return noise
+
+    def training_losses(
+        self, x: torch.Tensor, step: int, noise: Noise | None = None
+    ) -> tuple[dict[str, torch.Tensor], Terms]:
+        """The loss of each optimiser on one batch, and the terms to log; ``noise`` from
+        :meth:`draw_noise` (drawn here if None)."""
+        noise = self.draw_noise(x) if noise is None else noise
         mean, log_var = self.posterior(x)
-        z = sample_gaussian(mean, log_var)
+        z = sample_gaussian(mean, log_var, noise=noise["eps"])
         reconstruction = self.reconstruction_loss(x, z)
         kl = gaussian_kl(mean, log_var)
         logits = self.discriminator(z)
         tc = (logits[:, 0] - logits[:, 1]).mean()
         regularizer = kl + self.gamma * tc
         vae_loss = reconstruction + regularizer
-        logits_shuffled = self.discriminator(shuffle_codes(z.detach()))
+        logits_shuffled = self.discriminator(shuffle_codes(z.detach(), noise["shuffle"]))
         d_loss = discriminator_loss(logits, logits_shuffled)
         return {"vae": vae_loss, "discriminator": d_loss}, {
             "loss": vae_loss,
@@ -98,7 +115,9 @@ class FactorVAE(GaussianVAE):
             ),
         }
 
-    def loss(self, x: torch.Tensor, step: int) -> tuple[torch.Tensor, Terms]:
+    def loss(
+        self, x: torch.Tensor, step: int, noise: Noise | None = None
+    ) -> tuple[torch.Tensor, Terms]:
         """The VAE's loss (what the ``vae`` optimiser minimises) and every term."""
-        losses, terms = self.training_losses(x, step)
+        losses, terms = self.training_losses(x, step, noise)
         return losses["vae"], terms

@@ -3,7 +3,9 @@ Temporally Dependent Stationary Sources").
 
 A feature extractor ``h`` (the encoder, one output per latent) and a logistic regression tell
 real consecutive pairs ``(x_t, x_{t-1})`` from pairs whose ``x_{t-1}`` is taken from another pair
-of the batch (a random permutation). The regression function is the paper's form for sources
+of the batch: a random permutation without a fixed point (a derangement, drawn by
+:meth:`PCL.draw_noise`), so that no negative is a real pair (a plain permutation would leave about
+one real pair per batch labelled negative). The regression function is the paper's form for sources
 with Laplacian innovations and a Gaussian marginal, as in the PCL baseline of Klindt et al.
 (ICLR 2021) that Zietlow et al. (ICML 2021) evaluate::
 
@@ -23,6 +25,8 @@ from torch import nn
 
 from disentangle_bench.models.architectures import build_encoder
 from disentangle_bench.models.checks import positive, positive_int
+from disentangle_bench.models.losses import derangement, full_precision
+from disentangle_bench.util.errors import ConfigError
 
 Terms = dict[str, torch.Tensor]
 
@@ -59,23 +63,37 @@ class PCL(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The representation: the feature extractor's output."""
-        return self.encoder(x).float()
+        return full_precision(self.encoder(x))
 
     def regression(self, current: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
         """The logit ``r(y_t, y_{t-1})`` for (N, D) features, (N,)."""
         sparse = (self.weight_current * current + self.weight_previous * previous + self.bias).abs()
         return -sparse.sum(dim=1) + current.square().sum(dim=1) + self.offset
 
-    def loss(self, pairs: torch.Tensor, step: int) -> tuple[torch.Tensor, Terms]:
-        """Loss on natural pairs ``(2, N, C, H, W)`` (``pairs[0]`` is x_{t-1}, ``pairs[1]`` x_t)."""
+    def draw_noise(
+        self, pairs: torch.Tensor, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """``negatives``: the derangement that pairs each ``x_t`` with another pair's
+        ``x_{t-1}``."""
+        num = pairs.shape[1]
+        if num < 2:
+            raise ConfigError(f"pcl needs at least 2 pairs per batch to draw negatives, got {num}")
+        return {"negatives": derangement(num, device=pairs.device, generator=generator)}
+
+    def loss(
+        self, pairs: torch.Tensor, step: int, noise: dict[str, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, Terms]:
+        """Loss on natural pairs ``(2, N, C, H, W)`` (``pairs[0]`` is x_{t-1}, ``pairs[1]`` x_t);
+        ``noise`` from :meth:`draw_noise` (drawn here if None)."""
+        noise = self.draw_noise(pairs) if noise is None else noise
         num = pairs.shape[1]
         features = self.encode(pairs.flatten(0, 1))
         previous, current = features[:num], features[num:]
-        permutation = torch.randperm(num, device=features.device)
+        negatives = previous[noise["negatives"]]
         logits = torch.cat(
-            [self.regression(current, previous), self.regression(current, previous[permutation])]
+            [self.regression(current, previous), self.regression(current, negatives)]
         )
-        labels = torch.cat([torch.ones(num), torch.zeros(num)]).to(logits.device)
+        labels = torch.cat([logits.new_ones(num), logits.new_zeros(num)])
         loss = F.binary_cross_entropy_with_logits(logits, labels)
         accuracy = ((logits > 0).float() == labels).float().mean()
         return loss, {"loss": loss, "accuracy": accuracy}

@@ -31,7 +31,7 @@ import torch
 
 from disentangle_bench.models.checks import non_negative, positive
 from disentangle_bench.models.losses import gaussian_kl, sample_gaussian
-from disentangle_bench.models.vae import GaussianVAE, Terms
+from disentangle_bench.models.vae import GaussianVAE, Noise, Terms
 
 LOG_2PI_E = math.log(2.0 * math.pi) + 1.0
 
@@ -80,12 +80,15 @@ class SlowVAE(GaussianVAE):
         """Keyword arguments of the natural-pair sampler."""
         return {"rate": self.transition_rate}
 
-    def loss(self, pairs: torch.Tensor, step: int) -> tuple[torch.Tensor, Terms]:
+    def loss(
+        self, pairs: torch.Tensor, step: int, noise: Noise | None = None
+    ) -> tuple[torch.Tensor, Terms]:
         """Loss on natural pairs ``(2, N, C, H, W)`` (``pairs[0]`` before, ``pairs[1]`` after)."""
+        noise = self.draw_noise(pairs) if noise is None else noise
         num = pairs.shape[1]
         x = pairs.flatten(0, 1)
         mean, log_var = self.posterior(x)
-        z = sample_gaussian(mean, log_var)
+        z = sample_gaussian(mean, log_var, noise=noise["eps"])
         reconstruction = 2.0 * self.reconstruction_loss(x, z)  # r_0 + r_1, mean over pairs
         kl = gaussian_kl(mean, log_var)  # (KL_0 + KL_1) / 2, mean over pairs
         mean_0, mean_1 = mean[:num], mean[num:]

@@ -4,7 +4,8 @@ Loss as in disentanglement_lib's ``BaseVAE.model_fn``: a reconstruction loss plu
 model-specific regulariser of the diagonal Gaussian posterior; the representation is the
 posterior mean. :class:`GaussianVAE` holds the one reconstruction term every VAE of this package
 uses; each method subclasses it once and defines :meth:`GaussianVAE.regularizer` (or, for methods
-on pairs or with a second network, its own ``loss``).
+on pairs or with a second network, its own ``loss``). The reparametrisation noise is drawn by
+:meth:`GaussianVAE.draw_noise` and passed to the loss (:mod:`disentangle_bench.models.losses`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ from disentangle_bench.models.architectures import build_decoder, build_encoder
 from disentangle_bench.models.checks import non_negative, positive_int
 from disentangle_bench.models.losses import (
     check_reconstruction,
+    full_precision,
     gaussian_kl,
+    gaussian_noise,
     output_activation,
+    parameter_dtype,
     reconstruction_loss,
     sample_gaussian,
 )
 
 Terms = dict[str, torch.Tensor]
+Noise = dict[str, torch.Tensor]
 
 
 class GaussianVAE(nn.Module):
@@ -50,9 +55,9 @@ class GaussianVAE(nn.Module):
         self.decoder = build_decoder(architecture, observation_shape, self.num_latent)
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior means and log-variances, (N, num_latent) each, in float32."""
+        """Posterior means and log-variances, (N, num_latent) each, in float32 (or float64)."""
         mean, log_var = self.encoder(x)
-        return mean.float(), log_var.float()
+        return full_precision(mean), full_precision(log_var)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The representation: the posterior mean."""
@@ -60,7 +65,7 @@ class GaussianVAE(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Observation-space means (pixel probabilities for Bernoulli) for codes ``z``."""
-        return output_activation(self.reconstruction, self.decoder(z).float())
+        return output_activation(self.reconstruction, full_precision(self.decoder(z)))
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Decoded posterior means of ``x``."""
@@ -68,7 +73,21 @@ class GaussianVAE(nn.Module):
 
     def reconstruction_loss(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The shared reconstruction term: ``-log p(x | z)`` summed over pixels, batch mean."""
-        return reconstruction_loss(self.reconstruction, self.decoder(z).float(), x)
+        return reconstruction_loss(self.reconstruction, full_precision(self.decoder(z)), x)
+
+    def draw_noise(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> Noise:
+        """The random numbers one loss on ``batch`` uses: ``eps`` (one row per image, pairs
+        ``(2, N, ...)`` flattened to ``2N`` rows), from ``generator`` (torch's default generator
+        of the batch's device if None)."""
+        rows = batch.shape[:-3].numel()
+        eps = gaussian_noise(
+            rows,
+            self.num_latent,
+            device=batch.device,
+            dtype=parameter_dtype(self),
+            generator=generator,
+        )
+        return {"eps": eps}
 
     def regularizer(
         self,
@@ -81,10 +100,14 @@ class GaussianVAE(nn.Module):
         """The model's regulariser and any extra terms to log (by name)."""
         raise NotImplementedError
 
-    def loss(self, x: torch.Tensor, step: int) -> tuple[torch.Tensor, Terms]:
-        """``reconstruction + regularizer`` on a batch (N, C, H, W) and the terms to log."""
+    def loss(
+        self, x: torch.Tensor, step: int, noise: Noise | None = None
+    ) -> tuple[torch.Tensor, Terms]:
+        """``reconstruction + regularizer`` on a batch (N, C, H, W) and the terms to log;
+        ``noise`` from :meth:`draw_noise` (drawn here if None)."""
+        noise = self.draw_noise(x) if noise is None else noise
         mean, log_var = self.posterior(x)
-        z = sample_gaussian(mean, log_var)
+        z = sample_gaussian(mean, log_var, noise=noise["eps"])
         reconstruction = self.reconstruction_loss(x, z)
         kl = gaussian_kl(mean, log_var)
         regularizer, extra_terms = self.regularizer(kl, mean, log_var, z, step)

@@ -19,7 +19,7 @@ import torch
 
 from disentangle_bench.models.checks import non_negative
 from disentangle_bench.models.losses import gaussian_kl, sample_gaussian
-from disentangle_bench.models.vae import GaussianVAE, Terms
+from disentangle_bench.models.vae import GaussianVAE, Noise, Terms
 
 
 def per_dimension_kl(
@@ -87,8 +87,11 @@ class AdaGVAE(GaussianVAE):
         """Keyword arguments of the weak-pair sampler."""
         return {"k": self.k}
 
-    def loss(self, pairs: torch.Tensor, step: int) -> tuple[torch.Tensor, Terms]:
+    def loss(
+        self, pairs: torch.Tensor, step: int, noise: Noise | None = None
+    ) -> tuple[torch.Tensor, Terms]:
         """Loss on weak pairs ``(2, N, C, H, W)``."""
+        noise = self.draw_noise(pairs) if noise is None else noise
         num = pairs.shape[1]
         x = pairs.flatten(0, 1)
         mean, log_var = self.posterior(x)
@@ -97,7 +100,7 @@ class AdaGVAE(GaussianVAE):
         )
         mean = torch.cat([mean_1, mean_2])
         log_var = torch.cat([log_var_1, log_var_2])
-        z = sample_gaussian(mean, log_var)
+        z = sample_gaussian(mean, log_var, noise=noise["eps"])
         reconstruction = self.reconstruction_loss(x, z)  # (r_1 + r_2) / 2
         kl = gaussian_kl(mean, log_var)  # (KL_1 + KL_2) / 2
         regularizer = self.beta * kl
