@@ -11,6 +11,7 @@ and the package root (``hookimpl`` and ``__version__``) may be imported from any
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = "disentangle_bench"
@@ -141,3 +142,13 @@ def test_each_sub_package_imports_only_its_own_or_lower_layers():
 def test_the_package_root_imports_only_shared_modules():
     root = [module for _, _, source, module in edges() if source is None]
     assert root and all(shared(module) for module in root), root
+
+
+def test_the_readme_layout_names_existing_modules_and_every_sub_package():
+    readme = (ROOT.parent / "README.md").read_text(encoding="utf-8")
+    layout = readme.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`(\w+/[\w/]+\.(?:py|j2))`", layout))  # paths, not bare names
+    assert len(named) > 20
+    assert [path for path in sorted(named) if not (ROOT / path).is_file()] == []
+    tree = layout.split("```text", 1)[1].split("```", 1)[0]
+    assert {name for name in RANK if f"  {name}/" not in tree} == set()
