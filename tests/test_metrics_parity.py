@@ -1,33 +1,62 @@
 """Parity with disentanglement_lib 1.5: our metrics against golden values the reference produced.
 
 The fixtures (tests/fixtures/dlib/*.json) were written by tests/fixtures/dlib/make_golden.py,
-which runs the reference's own code; tests/fixtures/dlib/parity.py holds this side's runner.
-Deterministic metrics must agree within 1e-6 (they agree exactly here). The boosted-tree metrics
-use NumPy's global generator in the reference: with that generator seeded the same way our array
-cores agree within 1e-6; our plugins (which seed the trees from the metric's generator) agree
-within the documented tolerance.
+which runs the reference's own code; tests/fixtures/dlib/parity.py holds this side's runner. Every
+case is checked twice: through the registered plugin (the case's gin bindings applied) and
+through the public array core (the same draws, settings passed as values).
+
+Deterministic metrics must agree within 1e-6 (they agree exactly). The boosted-tree metrics (DCI
+and the boosted-tree downstream task) break ties with NumPy's global generator in the reference;
+their plugins seed it from the metric's seed (``tie_breaking="reference"``) and must compute
+exactly what the array core computes under ``np.random.seed(seed)``. Against the fixtures they
+agree within 1e-6 wherever no rounding decides a near-tie; where one does (continuous, noisy or
+mixed codes), the result depends on the last bit of floating-point results, which differs between
+CPUs even with the same library versions (docs/metrics.md, "Boosted trees and rounding"), so
+those cases are compared within a stated bound, and only under the scikit-learn release the
+fixtures came from.
 """
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+import sklearn
 from dlib_fixtures import FIXTURES, parity
 
+from disentangle_bench.metrics import DCI, dci, fork_random_state
+
 DETERMINISTIC = [m for m in parity.PLUGINS if m not in parity.cases.GLOBAL_RNG_METRICS]
+BOOSTED = parity.cases.GLOBAL_RNG_METRICS
 TOLERANCE = 1e-6
-#: Documented in docs/metrics.md: the reference's own spread over global seeds on these small
-#: fixtures is as large (0.036 for DCI, 0.22 for the 20-point downstream task).
-PLUGIN_TOLERANCE = {"dci": 0.05, "downstream_task_boosted_trees": 0.25}
+#: Representations whose boosted trees meet exact ties only (equally good splits, broken by the
+#: generator, so these cases check its use: the reference's own results spread by up to 0.2 over
+#: global seeds there) and no near-tie that the last bit of a float decides. parity.py's report
+#: shows that a one-ULP nudge of the classifiers' initial predictions leaves them unchanged.
+ROUNDING_ROBUST = ("perfect", "duplicated")
+#: Bound for the other cases, where that nudge moves the result by as much as the fixtures differ
+#: from this machine's result (parity.py's report): DCI in the fourth decimal; the downstream task
+#: by one test point of 40 (0.025).
+ROUNDING_TOLERANCE = {"dci": 2e-3, "downstream_task_boosted_trees": 0.025 + 1e-9}
+FIXTURE_SKLEARN = json.loads((FIXTURES / "dci.json").read_text())["versions"]["scikit-learn"]
 
 
-def _cases(metrics):
+def _minor(version: str) -> tuple[str, ...]:
+    return tuple(version.split(".")[:2])
+
+
+def _cases(metrics, representations=None):
     params = []
     for metric in metrics:
         for case in parity.fixture(metric)["cases"]:
-            params.append(pytest.param(metric, case, id=f"{metric}-{parity.case_id(case)}"))
+            if representations is None or case["representation"] in representations:
+                params.append(pytest.param(metric, case, id=f"{metric}-{parity.case_id(case)}"))
     return params
+
+
+def _worst(ours, reference):
+    return max(parity.differences(ours, reference).values())
 
 
 def test_fixtures_record_the_reference_and_versions():
@@ -45,33 +74,88 @@ def test_fixtures_record_the_reference_and_versions():
     }
     assert len(spaces) >= 3
     assert {"perfect", "noisy", "rotated", "duplicated", "partial"} <= representations
+    # Every boosted-tree case has the reference's result for the global seed that the plugin's
+    # default tie-breaking uses (np.random.seed(case seed)).
+    for metric in BOOSTED:
+        for case in parity.fixture(metric)["cases"]:
+            assert str(case["seed"]) in case["results_by_global_seed"]
 
 
 @pytest.mark.parametrize(("metric", "case"), _cases(DETERMINISTIC))
-def test_deterministic_metric_matches_reference(metric, case):
+def test_deterministic_plugin_matches_reference(metric, case):
     ours = parity.run_plugin(metric, case)
-    differences = parity.differences(ours, case["result"])
-    assert max(differences.values()) <= TOLERANCE, differences
+    assert _worst(ours, case["result"]) <= TOLERANCE, parity.differences(ours, case["result"])
 
 
-@pytest.mark.parametrize(("metric", "case"), _cases(parity.cases.GLOBAL_RNG_METRICS))
-def test_boosted_tree_core_matches_reference_given_its_global_generator(metric, case):
-    seed = case["global_seed"]
-    ours = parity.run_reference_rng(metric, case, seed)
-    differences = parity.differences(ours, case["results_by_global_seed"][str(seed)])
-    assert max(differences.values()) <= TOLERANCE, differences
+@pytest.mark.parametrize(("metric", "case"), _cases(DETERMINISTIC))
+def test_deterministic_array_core_matches_reference(metric, case):
+    ours = parity.run_core(metric, case)
+    assert _worst(ours, case["result"]) <= TOLERANCE, parity.differences(ours, case["result"])
 
 
-@pytest.mark.parametrize("metric", parity.cases.GLOBAL_RNG_METRICS)
-def test_boosted_tree_plugin_within_documented_tolerance(metric):
-    case = parity.fixture(metric)["cases"][0]
+@pytest.mark.parametrize(("metric", "case"), _cases(BOOSTED))
+def test_boosted_tree_plugin_is_the_core_under_the_seeded_global_generator(metric, case):
+    np.random.seed(12345)
+    before = np.random.get_state()
     ours = parity.run_plugin(metric, case)
-    assert ours == parity.run_plugin(metric, case)  # reproducible from the seed
-    for result in case["results_by_global_seed"].values():
-        assert max(parity.differences(ours, result).values()) <= PLUGIN_TOLERANCE[metric]
+    after = np.random.get_state()
+    assert ours == parity.run_core(metric, case, global_seed=case["seed"])
+    # The global generator is put back as it was.
+    assert np.array_equal(before[1], after[1]) and before[2:] == after[2:]
+
+
+@pytest.mark.parametrize(("metric", "case"), _cases(BOOSTED, ROUNDING_ROBUST))
+def test_boosted_tree_core_matches_reference_for_several_global_seeds(metric, case):
+    # Three of the five recorded seeds keep the test short; on the duplicated codes the
+    # reference's results for them are not all equal.
+    for seed in parity.cases.GLOBAL_SEEDS[:3]:
+        reference = case["results_by_global_seed"][str(seed)]
+        ours = parity.run_core(metric, case, global_seed=seed)
+        assert _worst(ours, reference) <= TOLERANCE, (seed, parity.differences(ours, reference))
+
+
+@pytest.mark.skipif(
+    _minor(sklearn.__version__) != _minor(FIXTURE_SKLEARN),
+    reason=f"near-ties of boosted trees are compared only under scikit-learn "
+    f"{'.'.join(_minor(FIXTURE_SKLEARN))}.x, which made the fixtures (1.9 grows the boosting "
+    f"trees with another criterion), not under {sklearn.__version__}",
+)
+@pytest.mark.parametrize(
+    ("metric", "case"),
+    [
+        param
+        for param in _cases(BOOSTED)
+        if param.values[1]["representation"] not in ROUNDING_ROBUST
+    ],
+)
+def test_boosted_tree_plugin_near_reference_where_rounding_decides(metric, case):
+    ours = parity.run_plugin(metric, case)
+    reference = parity.reference_result(metric, case)
+    assert _worst(ours, reference) <= ROUNDING_TOLERANCE[metric], parity.differences(
+        ours, reference
+    )
+
+
+def test_fork_tie_breaking_is_reproducible_and_leaves_the_global_generator_alone():
+    case = next(c for c in parity.fixture("dci")["cases"] if c["representation"] == "duplicated")
+    forked = {**case, "kwargs": {**case["kwargs"], "tie_breaking": "fork"}}
+    np.random.seed(7)
+    draws_before = np.random.get_state()
+    ours = parity.run_plugin("dci", forked)
+    assert np.array_equal(np.random.get_state()[1], draws_before[1])
+    assert ours == parity.run_plugin("dci", forked)
+    # The trees draw from a copy of the metric's generator after sampling ...
+    data = parity.CaseData(case["sizes"])
+    rs = np.random.RandomState(case["seed"])
+    sample = DCI(**case["kwargs"])._sample(
+        data, parity.cases.REPRESENTATIONS[case["representation"]], rs
+    )
+    assert ours == dci(*sample, random_state=fork_random_state(rs))
+    # ... which are other draws than the reference's: on this case the score moves.
+    assert _worst(ours, parity.reference_result("dci", case)) > 1e-4
 
 
 def test_downstream_task_with_gin_predictor_matches_reference():
     case = parity.fixture("downstream_task_logistic_regression")["cases"][0]
     ours = parity.run_plugin("downstream_task", case, parity.DownstreamTask)
-    assert max(parity.differences(ours, case["result"]).values()) <= TOLERANCE
+    assert _worst(ours, case["result"]) <= TOLERANCE

@@ -31,6 +31,7 @@ from disentangle_bench.metrics.downstream_task import (
 from disentangle_bench.metrics.factor_vae import (
     FactorVAEScore,
     factor_vae_score,
+    factor_vae_score_from_batches,
     factor_vae_votes,
     prune_dims,
 )
@@ -73,6 +74,7 @@ from disentangle_bench.metrics.utils import (
     make_predictor_fn,
     normalize_data,
     obtain_representation,
+    seeded_global_generator,
 )
 
 #: Names of the variants that are not disentanglement_lib's computation (never report them as
@@ -118,6 +120,7 @@ __all__ = [
     "downstream_task",
     "explicitness_per_factor",
     "factor_vae_score",
+    "factor_vae_score_from_batches",
     "factor_vae_votes",
     "fork_random_state",
     "gain_importances",
@@ -141,5 +144,6 @@ __all__ = [
     "prune_dims",
     "sap_score",
     "scalable_disentanglement_score",
+    "seeded_global_generator",
     "unsupervised_metrics",
 ]

@@ -13,6 +13,8 @@ array core takes the features (or the paired codes), not a plain (codes, factors
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from sklearn import linear_model
 
@@ -77,64 +79,70 @@ def beta_vae_sklearn(
 
     Features as from :func:`beta_vae_features`, labels are factor indices. Returns
     ``train_accuracy`` and ``eval_accuracy`` (fractions of points whose factor is predicted).
+    With its default lbfgs solver the regression draws nothing from ``random_state``.
     """
     train_features, train_labels = _check_features(train_features, train_labels, "train")
     eval_features, eval_labels = _check_features(eval_features, eval_labels, "eval")
     if train_features.shape[1] != eval_features.shape[1]:
         raise ValueError("train_features and eval_features have different numbers of dimensions")
-    model, train_accuracy = _fit(train_features, train_labels, random_state)
+    _check_classes(train_labels, "the fixed-factor label")
+    model = linear_model.LogisticRegression(random_state=random_state)
+    model.fit(train_features, train_labels)
     return {
-        "train_accuracy": train_accuracy,
+        "train_accuracy": float(np.mean(model.predict(train_features) == train_labels)),
         "eval_accuracy": float(model.score(eval_features, eval_labels)),
     }
 
 
-@one_thread
-def _fit(
-    features: np.ndarray, labels: np.ndarray, random_state: np.random.RandomState | int | None
-) -> tuple[linear_model.LogisticRegression, float]:
-    """The reference's classifier, fitted, and its training accuracy."""
-    _check_classes(labels, "the fixed-factor label")
-    model = linear_model.LogisticRegression(random_state=random_state)
-    model.fit(features, labels)
-    return model, float(np.mean(model.predict(features) == labels))
-
-
-def _training_batch(
+def _paired_codes(
     data: GroundTruthData,
     representation_function: RepresentationFunction,
     batch_size: int,
     num_points: int,
     random_state: np.random.RandomState,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Features (num_points, D) and labels, drawing exactly as the reference does per point:
-    the factor index, two factor batches, two observation batches."""
-    features: np.ndarray | None = None
-    labels = np.zeros(num_points, dtype=np.int64)
-    for i in range(num_points):
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``num_points`` triples ``(k, codes1, codes2)`` of (batch_size, D) codes of two factor
+    batches that agree on factor ``k``, drawn exactly as the reference draws per point: the
+    factor index, two factor batches, two observation batches."""
+    num_dims = None
+    for _ in range(num_points):
         index = random_state.randint(data.num_factors)
         factors1 = data.sample_factors(batch_size, random_state)
         factors2 = data.sample_factors(batch_size, random_state)
         factors2[:, index] = factors1[:, index]
         observations1 = data.sample_observations_from_factors(factors1, random_state)
         observations2 = data.sample_observations_from_factors(factors2, random_state)
-        num_dims = None if features is None else features.shape[1]
         codes1 = _represent(representation_function, observations1, num_dims)
         codes2 = _represent(representation_function, observations2, codes1.shape[1])
-        if features is None:
-            features = np.zeros((num_points, codes1.shape[1]))
-        features[i] = np.mean(np.abs(codes1 - codes2), axis=0)
-        labels[i] = index
-    assert features is not None
-    return features, labels
+        num_dims = codes1.shape[1]
+        yield index, codes1, codes2
+
+
+def _sample_features(
+    data: GroundTruthData,
+    representation_function: RepresentationFunction,
+    batch_size: int,
+    num_points: int,
+    random_state: np.random.RandomState,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features (num_points, D) and labels: :func:`beta_vae_features` of each sampled pair, one
+    pair in memory at a time."""
+    rows, labels = [], []
+    for index, codes1, codes2 in _paired_codes(
+        data, representation_function, batch_size, num_points, random_state
+    ):
+        rows.append(beta_vae_features(codes1[np.newaxis], codes2[np.newaxis])[0])
+        labels.append(index)
+    return np.stack(rows), np.asarray(labels, dtype=np.int64)
 
 
 class BetaVAESklearn:
     """The BetaVAE score plugin ``beta_vae_sklearn(batch_size, num_train, num_eval)``.
 
     Result keys ``train_accuracy``, ``eval_accuracy``. Defaults: unsupervised_study_v1
-    (batch 64, 10,000 training and 5,000 evaluation points). The training set is drawn, the
-    classifier fitted, then the evaluation set drawn, as in the reference.
+    (batch 64, 10,000 training and 5,000 evaluation points). The training and the evaluation
+    features are drawn (:func:`beta_vae_features` of each pair), then scored by
+    :func:`beta_vae_sklearn`.
     """
 
     name = "beta_vae_sklearn"
@@ -153,21 +161,14 @@ class BetaVAESklearn:
     ) -> dict[str, float]:
         if ground_truth_data.num_factors < 2:
             raise ValueError("the BetaVAE score needs at least 2 factors to tell apart")
-        train_features, train_labels = _training_batch(
-            ground_truth_data,
-            representation_function,
-            self.batch_size,
-            self.num_train,
-            random_state,
+        sample = (ground_truth_data, representation_function, self.batch_size)
+        train_features, train_labels = _sample_features(*sample, self.num_train, random_state)
+        # The reference fits between the two draws; the fit draws nothing (lbfgs), so drawing
+        # the evaluation set first draws the same.
+        eval_features, eval_labels = _sample_features(*sample, self.num_eval, random_state)
+        return beta_vae_sklearn(
+            train_features, train_labels, eval_features, eval_labels, random_state
         )
-        model, train_accuracy = _fit(train_features, train_labels, random_state)
-        eval_features, eval_labels = _training_batch(
-            ground_truth_data, representation_function, self.batch_size, self.num_eval, random_state
-        )
-        return {
-            "train_accuracy": train_accuracy,
-            "eval_accuracy": float(one_thread(model.score)(eval_features, eval_labels)),
-        }
 
     def __repr__(self) -> str:
         return (

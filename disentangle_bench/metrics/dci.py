@@ -13,11 +13,15 @@ matrix ``R`` (codes x factors) holds its ``feature_importances_``.
 
 Entropies use ``scipy.stats.entropy(R + 1e-11)``, as the reference does.
 
-Randomness: the reference builds the classifiers without ``random_state``, so ties between equally
-good splits are broken with NumPy's *global* generator. The array core keeps that behaviour when
-``random_state`` is None; the plugin passes a fork of the metric's generator instead, so a score
-is reproducible from its seed. docs/metrics.md gives the tolerance this costs against the
-reference.
+Randomness: the reference builds ``GradientBoostingClassifier()`` without ``random_state``, so each
+tree's splitter (which visits the features in a random order and keeps the first of equally good
+splits) draws its seed from NumPy's *global* generator. The array core does the same when
+``random_state`` is None. The plugin's default ``tie_breaking="reference"`` gives the global
+generator the metric's seed for the call (:func:`~disentangle_bench.metrics.utils.
+seeded_global_generator`, i.e. ``np.random.seed(seed)`` for ``RandomState(seed)``) and restores it
+afterwards, so it computes what disentanglement_lib computes after ``np.random.seed(seed)``;
+``tie_breaking="fork"`` seeds the trees from a copy of the metric's generator instead and never
+touches the global one (different draws, not the reference's score).
 """
 
 from __future__ import annotations
@@ -36,10 +40,12 @@ from disentangle_bench.metrics.utils import (
     _check_2d,
     _check_classes,
     _check_positive_int,
+    _check_tie_breaking,
     _check_train_test,
     fork_random_state,
     generate_batch_factor_code,
     one_thread,
+    seeded_global_generator,
 )
 
 __all__ = [
@@ -187,11 +193,13 @@ def dci(
 
 
 class DCI:
-    """The DCI plugin ``dci(num_train, num_test, batch_size)``.
+    """The DCI plugin ``dci(num_train, num_test, batch_size, tie_breaking)``.
 
     Result keys ``disentanglement``, ``completeness``, ``informativeness_train``,
     ``informativeness_test``. Defaults: unsupervised_study_v1 (10,000 / 5,000 points, batch 16).
-    Slow with many classes (minutes on 10,000 points); ``dci_fast`` is the fast variant.
+    ``tie_breaking`` (not in the reference): ``"reference"`` (default, disentanglement_lib's
+    draws given the metric's seed) or ``"fork"`` (see the module docstring). Slow with many
+    classes (minutes on 10,000 points); ``dci_fast`` is the fast variant.
     """
 
     name = "dci"
@@ -202,10 +210,17 @@ class DCI:
         "informativeness_test",
     )
 
-    def __init__(self, num_train: int = 10000, num_test: int = 5000, batch_size: int = 16) -> None:
+    def __init__(
+        self,
+        num_train: int = 10000,
+        num_test: int = 5000,
+        batch_size: int = 16,
+        tie_breaking: str = "reference",
+    ) -> None:
         self.num_train = _check_positive_int(num_train, "num_train")
         self.num_test = _check_positive_int(num_test, "num_test")
         self.batch_size = _check_positive_int(batch_size, "batch_size")
+        self.tie_breaking = _check_tie_breaking(tie_breaking)
 
     def _sample(
         self,
@@ -231,11 +246,17 @@ class DCI:
         representation_function: RepresentationFunction,
         random_state: np.random.RandomState,
     ) -> dict[str, float]:
-        sample = self._sample(ground_truth_data, representation_function, random_state)
-        return dci(*sample, random_state=fork_random_state(random_state))
+        if self.tie_breaking == "fork":
+            sample = self._sample(ground_truth_data, representation_function, random_state)
+            return dci(*sample, random_state=fork_random_state(random_state))
+        # The global generator gets the metric's seed before anything is drawn, as
+        # np.random.seed(seed) before the reference's compute_dci would give it.
+        with seeded_global_generator(random_state):
+            sample = self._sample(ground_truth_data, representation_function, random_state)
+            return dci(*sample, random_state=None)
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(num_train={self.num_train}, num_test={self.num_test}, "
-            f"batch_size={self.batch_size})"
+            f"batch_size={self.batch_size}, tie_breaking={self.tie_breaking!r})"
         )

@@ -77,9 +77,20 @@ def dci_fast(
 
 
 class DCIFast(DCI):
-    """The ``dci_fast`` plugin: same parameters, sampling and result keys as ``dci``."""
+    """The ``dci_fast`` plugin: the parameters (except ``tie_breaking``), sampling and result
+    keys of ``dci``. Its classifiers are seeded from a fork of the metric's generator: it is not
+    the reference computation, so there are no reference draws to reproduce."""
 
     name = "dci_fast"
+
+    def __init__(self, num_train: int = 10000, num_test: int = 5000, batch_size: int = 16) -> None:
+        super().__init__(num_train, num_test, batch_size)
+
+    def __repr__(self) -> str:
+        return (
+            f"DCIFast(num_train={self.num_train}, num_test={self.num_test}, "
+            f"batch_size={self.batch_size})"
+        )
 
     def __call__(
         self,

@@ -14,8 +14,11 @@ The study's two configurations are registered as their own plugins too:
 ``downstream_task_logistic_regression`` (``@logistic_regression_cv``) and
 ``downstream_task_boosted_trees`` (``@gradient_boosting_classifier``); the fast variant
 ``downstream_task_boosted_trees_fast`` (``@hist_gradient_boosting_classifier``) is not in the
-reference. A classifier whose ``random_state`` is unset gets a fork of the metric's generator
-(the reference leaves it to NumPy's global generator), so boosted trees are reproducible.
+reference. The reference builds its classifiers with ``random_state`` unset, so boosted trees
+break ties with NumPy's global generator: with ``tie_breaking="reference"`` (the default) the
+plugins give that generator the metric's seed for the call and restore it afterwards, as ``dci``
+does (see :mod:`.dci`); with ``"fork"`` every classifier whose ``random_state`` is unset gets a
+fork of the metric's generator instead. The logistic regressions draw nothing either way.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from disentangle_bench.metrics.utils import (
     _as_tuple,
     _check_classes,
     _check_positive_int,
+    _check_tie_breaking,
     _check_train_test,
     _seeded,
     fork_random_state,
@@ -41,6 +45,7 @@ from disentangle_bench.metrics.utils import (
     logistic_regression_cv,
     make_predictor_fn,
     one_thread,
+    seeded_global_generator,
 )
 
 __all__ = [
@@ -93,11 +98,13 @@ def downstream_task(
 
 
 class DownstreamTask:
-    """The plugin ``downstream_task(num_train, num_test, batch_size)``; the classifier is the gin
-    configurable ``predictor.predictor_fn`` (default ``@logistic_regression_cv``).
+    """The plugin ``downstream_task(num_train, num_test, batch_size, tie_breaking)``; the
+    classifier is the gin configurable ``predictor.predictor_fn`` (default
+    ``@logistic_regression_cv``).
 
     Defaults: unsupervised_study_v1 (``num_train=[10, 100, 1000, 10000]``, 5,000 test points,
-    batch 16). Each size draws its training then its test sample, in order.
+    batch 16). Each size draws its training then its test sample, in order. ``tie_breaking``
+    (not in the reference): ``"reference"`` or ``"fork"``, see the module docstring.
     """
 
     name = "downstream_task"
@@ -107,16 +114,18 @@ class DownstreamTask:
         num_train: tuple[int, ...] = (10, 100, 1000, 10000),
         num_test: int = 5000,
         batch_size: int = 16,
+        tie_breaking: str = "reference",
     ) -> None:
         self.num_train = _as_tuple(num_train, "num_train")
         self.num_test = _check_positive_int(num_test, "num_test")
         self.batch_size = _check_positive_int(batch_size, "batch_size")
+        self.tie_breaking = _check_tie_breaking(tie_breaking)
 
     def predictor(self) -> Predictor:
         """The function that builds one classifier."""
         return make_predictor_fn()
 
-    def __call__(
+    def _scores(
         self,
         ground_truth_data: GroundTruthData,
         representation_function: RepresentationFunction,
@@ -134,20 +143,27 @@ class DownstreamTask:
                 random_state,
                 self.batch_size,
             )
+            trees = fork_random_state(random_state) if self.tie_breaking == "fork" else None
             scores.update(
-                downstream_task(
-                    *train,
-                    *test,
-                    predictor_fn=self.predictor(),
-                    random_state=fork_random_state(random_state),
-                )
+                downstream_task(*train, *test, predictor_fn=self.predictor(), random_state=trees)
             )
         return scores
+
+    def __call__(
+        self,
+        ground_truth_data: GroundTruthData,
+        representation_function: RepresentationFunction,
+        random_state: np.random.RandomState,
+    ) -> dict[str, float]:
+        if self.tie_breaking == "fork":
+            return self._scores(ground_truth_data, representation_function, random_state)
+        with seeded_global_generator(random_state):
+            return self._scores(ground_truth_data, representation_function, random_state)
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(num_train={list(self.num_train)}, num_test={self.num_test}, "
-            f"batch_size={self.batch_size})"
+            f"batch_size={self.batch_size}, tie_breaking={self.tie_breaking!r})"
         )
 
 

@@ -19,6 +19,9 @@ Reference behaviour kept for parity (documented in docs/metrics.md):
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Callable, Iterable, Iterator
+
 import gin
 import numpy as np
 
@@ -32,10 +35,19 @@ from disentangle_bench.metrics.utils import (
     obtain_representation,
 )
 
-__all__ = ["FactorVAEScore", "factor_vae_score", "factor_vae_votes", "prune_dims"]
+__all__ = [
+    "FactorVAEScore",
+    "factor_vae_score",
+    "factor_vae_score_from_batches",
+    "factor_vae_votes",
+    "prune_dims",
+]
 
 #: Batch size of the global-variance pass, fixed in the reference (``eval_batch_size=64``).
 VARIANCE_BATCH_SIZE = 64
+
+#: (N,) variances -> mask of active dimensions, e.g. the gin configurable :func:`prune_dims`.
+Prune = Callable[[np.ndarray], np.ndarray]
 
 
 @gin.configurable("prune_dims", denylist=["variances"])
@@ -72,20 +84,8 @@ def factor_vae_votes(
     ``batch_codes`` is (P, B, D): P batches of B codes that share the value of factor
     ``labels[p]``.
     """
-    batch_codes = np.asarray(batch_codes)
-    labels = np.asarray(labels)
-    if batch_codes.ndim != 3 or batch_codes.shape[1] < 2:
-        raise ValueError(
-            f"batch_codes must be (num_points, batch_size >= 2, D), got shape {batch_codes.shape}"
-        )
-    if labels.shape != (batch_codes.shape[0],):
-        raise ValueError(f"labels must have shape ({batch_codes.shape[0]},), got {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_factors):
-        raise ValueError(f"labels must be factor indices in [0, {num_factors})")
-    votes = np.zeros((num_factors, global_variances.shape[0]), dtype=np.int64)
-    for codes, label in zip(batch_codes, labels):
-        votes[label, _vote(_check_codes(codes, "batch_codes"), global_variances, active_dims)] += 1
-    return votes
+    batches = _labelled(batch_codes, labels, "batch")
+    return _batch_votes(batches, global_variances, np.asarray(active_dims, bool), num_factors)
 
 
 def _scores(train_votes: np.ndarray, eval_votes: np.ndarray, num_dims: int) -> dict[str, float]:
@@ -105,6 +105,83 @@ def _no_active_dims() -> dict[str, float]:
     return {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0}
 
 
+Batch = tuple[int, np.ndarray]
+
+
+def _batch_votes(
+    batches: Iterable[Batch],
+    global_variances: np.ndarray,
+    active_dims: np.ndarray,
+    num_factors: int,
+) -> np.ndarray:
+    votes = np.zeros((num_factors, global_variances.shape[0]), dtype=np.int64)
+    for label, codes in batches:
+        codes = _check_codes(codes, "batch codes")
+        if codes.shape[0] < 2 or codes.shape[1] != global_variances.shape[0]:
+            raise ValueError(
+                f"each batch must be (batch_size >= 2, {global_variances.shape[0]}) codes, got "
+                f"shape {codes.shape}"
+            )
+        if isinstance(label, bool) or not isinstance(label, numbers.Integral):
+            raise ValueError(f"labels must be integer factor indices, got {label!r}")
+        if not 0 <= label < num_factors:
+            raise ValueError(f"labels must be factor indices in [0, {num_factors}), got {label!r}")
+        votes[label, _vote(codes, global_variances, active_dims)] += 1
+    return votes
+
+
+def factor_vae_score_from_batches(
+    variance_codes: np.ndarray,
+    train_batches: Iterable[Batch],
+    eval_batches: Iterable[Batch],
+    num_factors: int,
+    threshold: float = 0.05,
+    prune: Prune | None = None,
+) -> dict[str, float]:
+    """FactorVAE score from ``(label, codes)`` batches, consumed one at a time.
+
+    Each batch is ``(k, (B, D) codes)`` of B samples that share the value of factor ``k``.
+    The batches may be lazy iterators: they are read only after the global variances, training
+    batches before evaluation batches, and not at all when no dimension is active (the plugin
+    draws each batch only when it is read, so it draws what the reference draws).
+
+    Args:
+        variance_codes: (M, D) codes of M independent samples (global variances, ddof 1).
+        num_factors: number of factors (rows of the vote table).
+        threshold: minimum standard deviation of an active dimension, used when ``prune`` is
+            None (``prune_dims(variances, threshold)``).
+        prune: ``prune(variances) -> mask`` of active dimensions (the plugin passes the gin
+            configurable :func:`prune_dims`).
+    """
+    variance_codes = _check_codes(variance_codes, "variance_codes")
+    if variance_codes.shape[0] < 2:
+        raise ValueError("variance_codes needs at least 2 samples (variance with ddof 1)")
+    num_factors = _check_positive_int(num_factors, "num_factors")
+    global_variances = np.var(variance_codes, axis=0, ddof=1)
+    if prune is None:
+        active_dims = prune_dims(global_variances, threshold)
+    else:
+        active_dims = np.asarray(prune(global_variances), dtype=bool)
+    if not active_dims.any():
+        return _no_active_dims()
+    train_votes = _batch_votes(train_batches, global_variances, active_dims, num_factors)
+    eval_votes = _batch_votes(eval_batches, global_variances, active_dims, num_factors)
+    return _scores(train_votes, eval_votes, len(active_dims))
+
+
+def _labelled(batch_codes: np.ndarray, labels: np.ndarray, name: str) -> Iterator[Batch]:
+    batch_codes, labels = np.asarray(batch_codes), np.asarray(labels)
+    if batch_codes.ndim != 3 or batch_codes.shape[1] < 2:
+        raise ValueError(
+            f"{name}_codes must be (num_points, batch_size >= 2, D), got shape {batch_codes.shape}"
+        )
+    if labels.shape != (batch_codes.shape[0],):
+        raise ValueError(
+            f"{name}_labels must have shape ({batch_codes.shape[0]},), got {labels.shape}"
+        )
+    return zip(labels.tolist(), batch_codes, strict=True)
+
+
 def factor_vae_score(
     variance_codes: np.ndarray,
     train_codes: np.ndarray,
@@ -113,57 +190,47 @@ def factor_vae_score(
     eval_labels: np.ndarray,
     num_factors: int,
     threshold: float = 0.05,
+    prune: Prune | None = None,
 ) -> dict[str, float]:
-    """FactorVAE score from codes.
+    """FactorVAE score from codes (arrays; :func:`factor_vae_score_from_batches` on them).
 
     Args:
         variance_codes: (M, D) codes of M independent samples (global variances, ddof 1).
         train_codes, eval_codes: (P, B, D) codes of P batches, each batch sharing the value of
             the factor given by ``train_labels`` / ``eval_labels`` (P,).
         num_factors: number of factors (rows of the vote table).
-        threshold: minimum standard deviation of an active dimension (``prune_dims``).
+        threshold: minimum standard deviation of an active dimension (``prune_dims``), used
+            when ``prune`` is None.
+        prune: ``prune(variances) -> mask`` of active dimensions (e.g. the gin configurable
+            :func:`prune_dims` with its bound threshold).
 
     Returns:
         ``train_accuracy``, ``eval_accuracy`` and ``num_active_dims`` (see the module docstring
         for the reference's meaning of the last).
     """
-    variance_codes = _check_codes(variance_codes, "variance_codes")
-    if variance_codes.shape[0] < 2:
-        raise ValueError("variance_codes needs at least 2 samples (variance with ddof 1)")
-    num_factors = _check_positive_int(num_factors, "num_factors")
-    global_variances = np.var(variance_codes, axis=0, ddof=1)
-    active_dims = prune_dims(global_variances, threshold)
-    if not active_dims.any():
-        return _no_active_dims()
-    train_votes = factor_vae_votes(
-        train_codes, train_labels, global_variances, active_dims, num_factors
+    train = _labelled(train_codes, train_labels, "train")
+    evaluation = _labelled(eval_codes, eval_labels, "eval")
+    return factor_vae_score_from_batches(
+        variance_codes, train, evaluation, num_factors, threshold, prune
     )
-    eval_votes = factor_vae_votes(
-        eval_codes, eval_labels, global_variances, active_dims, num_factors
-    )
-    return _scores(train_votes, eval_votes, len(active_dims))
 
 
-def _sample_votes(
+def _sample_batches(
     data: GroundTruthData,
     representation_function: RepresentationFunction,
     batch_size: int,
     num_points: int,
     random_state: np.random.RandomState,
-    global_variances: np.ndarray,
-    active_dims: np.ndarray,
-) -> np.ndarray:
-    """Votes of ``num_points`` sampled batches, drawn in the reference's order (factor index,
-    factors, observations), one batch in memory at a time."""
-    votes = np.zeros((data.num_factors, global_variances.shape[0]), dtype=np.int64)
+    num_dims: int,
+) -> Iterator[Batch]:
+    """``num_points`` batches ``(k, codes)``, each drawn only when it is read and in the
+    reference's order: the factor index, the factors (factor ``k`` fixed), the observations."""
     for _ in range(num_points):
         factor_index = random_state.randint(data.num_factors)
         factors = data.sample_factors(batch_size, random_state)
         factors[:, factor_index] = factors[0, factor_index]
         observations = data.sample_observations_from_factors(factors, random_state)
-        codes = _represent(representation_function, observations, global_variances.shape[0])
-        votes[factor_index, _vote(codes, global_variances, active_dims)] += 1
-    return votes
+        yield factor_index, _represent(representation_function, observations, num_dims)
 
 
 def _same_state(a: tuple, b: tuple) -> bool:
@@ -206,7 +273,8 @@ class FactorVAEScore:
 
     Result keys ``train_accuracy``, ``eval_accuracy``, ``num_active_dims``. Defaults:
     unsupervised_study_v1. The global-variance pass encodes 64 observations at a time, as the
-    reference does, and the batches are scored one at a time, so memory stays bounded.
+    reference does; the batches are drawn lazily and scored one at a time by
+    :func:`factor_vae_score_from_batches`, so memory stays bounded.
     """
 
     name = "factor_vae_score"
@@ -236,21 +304,18 @@ class FactorVAEScore:
         representation_function: RepresentationFunction,
         random_state: np.random.RandomState,
     ) -> dict[str, float]:
-        codes = _variance_codes(
+        variance_codes = _variance_codes(
             ground_truth_data, representation_function, self.num_variance_estimate, random_state
         )
-        global_variances = np.var(codes, axis=0, ddof=1)
-        active_dims = prune_dims(global_variances)
-        if not active_dims.any():
-            return _no_active_dims()
         sample = (ground_truth_data, representation_function, self.batch_size)
-        train_votes = _sample_votes(
-            *sample, self.num_train, random_state, global_variances, active_dims
+        num_dims = variance_codes.shape[1]
+        # Lazy: drawn by the core after the global variances, train before eval, as the
+        # reference draws them (and not at all when no dimension is active).
+        train = _sample_batches(*sample, self.num_train, random_state, num_dims)
+        evaluation = _sample_batches(*sample, self.num_eval, random_state, num_dims)
+        return factor_vae_score_from_batches(
+            variance_codes, train, evaluation, ground_truth_data.num_factors, prune=prune_dims
         )
-        eval_votes = _sample_votes(
-            *sample, self.num_eval, random_state, global_variances, active_dims
-        )
-        return _scores(train_votes, eval_votes, len(active_dims))
 
     def __repr__(self) -> str:
         return (

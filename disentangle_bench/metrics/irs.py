@@ -24,13 +24,14 @@ import numpy as np
 
 from disentangle_bench.data.ground_truth import GroundTruthData
 from disentangle_bench.metrics.utils import (
+    BoundDiscretizer,
     RepresentationFunction,
     _check_codes,
     _check_factors,
     _check_positive_int,
+    _discretize,
     _warn,
     generate_batch_factor_code,
-    histogram_discretize,
     make_discretizer,
 )
 
@@ -98,21 +99,28 @@ def _irs(codes: np.ndarray, discrete_factors: np.ndarray, diff_quantile: float) 
 
 
 def irs(
-    codes: np.ndarray, factors: np.ndarray, diff_quantile: float = 0.99, num_bins: int = 20
+    codes: np.ndarray,
+    factors: np.ndarray,
+    diff_quantile: float = 0.99,
+    num_bins: int = 20,
+    discretizer: BoundDiscretizer | None = None,
 ) -> dict[str, float]:
     """IRS of (N, D) codes against (N, F) factors (discrete or continuous).
 
-    The factors are binned with :func:`histogram_discretize` (``num_bins``). Returns ``IRS`` and
-    the reference's ``num_active_dims`` (see the module docstring).
+    The factors are binned by ``discretizer(factors)`` (the plugin passes the gin configurable
+    ``discretizer``), by default :func:`~disentangle_bench.metrics.utils.histogram_discretize`
+    with ``num_bins`` bins (``num_bins`` is used only then). Returns ``IRS`` and the reference's
+    ``num_active_dims`` (see the module docstring).
     """
     codes = _check_codes(codes)
     factors = _check_factors(factors, codes.shape[0], discrete=False)
-    return _irs(codes, histogram_discretize(factors, num_bins), _check_quantile(diff_quantile))
+    diff_quantile = _check_quantile(diff_quantile)
+    return _irs(codes, _discretize(factors, num_bins, discretizer), diff_quantile)
 
 
 class IRS:
-    """The IRS plugin ``irs(diff_quantile, num_train, batch_size)``; factors are discretised
-    through the gin configurable ``discretizer``.
+    """The IRS plugin ``irs(diff_quantile, num_train, batch_size)``: samples, then :func:`irs`
+    with the factors discretised through the gin configurable ``discretizer``.
 
     Result keys ``IRS``, ``num_active_dims``. Not part of unsupervised_study_v1; the defaults are
     the reference's ``diff_quantile=0.99`` and this project's ``num_train=10000``,
@@ -142,7 +150,7 @@ class IRS:
             random_state,
             self.batch_size,
         )
-        return _irs(codes, make_discretizer(factors), self.diff_quantile)
+        return irs(codes, factors, self.diff_quantile, discretizer=make_discretizer)
 
     def __repr__(self) -> str:
         return (

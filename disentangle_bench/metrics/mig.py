@@ -17,13 +17,14 @@ import numpy as np
 
 from disentangle_bench.data.ground_truth import GroundTruthData
 from disentangle_bench.metrics.utils import (
+    BoundDiscretizer,
     RepresentationFunction,
     _check_2d,
     _check_positive_int,
+    _discretize,
     discrete_entropy,
     discrete_mutual_info,
     generate_batch_factor_code,
-    histogram_discretize,
     make_discretizer,
 )
 
@@ -72,23 +73,30 @@ def mig_from_discretized(discrete_codes: np.ndarray, factors: np.ndarray) -> dic
     return {"discrete_mig": float(np.mean(normalized_gap))}
 
 
-def mig(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> dict[str, float]:
+def mig(
+    codes: np.ndarray,
+    factors: np.ndarray,
+    num_bins: int = 20,
+    discretizer: BoundDiscretizer | None = None,
+) -> dict[str, float]:
     """MIG of continuous (N, D) codes against (N, F) integer factors.
 
-    Each code dimension is discretised with :func:`histogram_discretize` (``num_bins`` equal-width
-    bins), then scored by :func:`mig_from_discretized`. Returns ``{"discrete_mig": float}``; see
+    Each code dimension is discretised by ``discretizer(codes)`` (the plugin passes the gin
+    configurable ``discretizer``), by default :func:`histogram_discretize` with ``num_bins``
+    equal-width bins (``num_bins`` is used only then), and scored by
+    :func:`mig_from_discretized`. Returns ``{"discrete_mig": float}``; see
     :func:`mig_from_discretized` for the single-valued factor case (nan).
     """
     codes, factors = _check_codes_and_factors(codes, factors)
-    return mig_from_discretized(histogram_discretize(codes, num_bins), factors)
+    return mig_from_discretized(_discretize(codes, num_bins, discretizer), factors)
 
 
 class MIG:
     """The MIG metric plugin: ``MIG(num_train, batch_size)(data, representation_fn, rs)``.
 
-    Samples ``num_train`` points with :func:`generate_batch_factor_code`, discretises them through
-    the gin configurable ``discretizer`` (:func:`make_discretizer`) and scores them with
-    :func:`mig_from_discretized`. Defaults are disentanglement_lib's unsupervised_study_v1 values.
+    Samples ``num_train`` points with :func:`generate_batch_factor_code` and scores them with
+    :func:`mig`, discretised through the gin configurable ``discretizer``
+    (:func:`make_discretizer`). Defaults are disentanglement_lib's unsupervised_study_v1 values.
     """
 
     name = "mig"
@@ -111,8 +119,7 @@ class MIG:
             random_state,
             self.batch_size,
         )
-        codes, factors = _check_codes_and_factors(codes, factors)
-        return mig_from_discretized(make_discretizer(codes), factors)
+        return mig(codes, factors, discretizer=make_discretizer)
 
     def __repr__(self) -> str:
         return f"MIG(num_train={self.num_train}, batch_size={self.batch_size})"

@@ -24,15 +24,16 @@ from sklearn import linear_model, metrics, preprocessing
 
 from disentangle_bench.data.ground_truth import GroundTruthData
 from disentangle_bench.metrics.utils import (
+    BoundDiscretizer,
     RepresentationFunction,
     _check_2d,
     _check_classes,
     _check_positive_int,
     _check_train_test,
+    _discretize,
     _warn,
     discrete_mutual_info,
     generate_batch_factor_code,
-    histogram_discretize,
     make_discretizer,
     normalize_data,
     one_thread,
@@ -123,23 +124,27 @@ def modularity_explicitness(
     codes_test: np.ndarray,
     factors_test: np.ndarray,
     num_bins: int = 20,
+    discretizer: BoundDiscretizer | None = None,
 ) -> dict[str, float]:
     """Modularity and explicitness of (N, D) codes against (N, F) discrete factors.
 
-    The training codes are discretised with :func:`histogram_discretize` (``num_bins``) for the
-    mutual information. Returns ``modularity_score``, ``explicitness_score_train`` and
-    ``explicitness_score_test``.
+    The training codes are discretised for the mutual information by
+    ``discretizer(codes_train)`` (the plugin passes the gin configurable ``discretizer``), by
+    default :func:`~disentangle_bench.metrics.utils.histogram_discretize` with ``num_bins``
+    bins (``num_bins`` is used only then). Returns ``modularity_score``,
+    ``explicitness_score_train`` and ``explicitness_score_test``.
     """
     codes_train, factors_train, codes_test, factors_test = _check_train_test(
         codes_train, factors_train, codes_test, factors_test
     )
-    discrete = histogram_discretize(codes_train, num_bins)
+    discrete = _discretize(codes_train, num_bins, discretizer)
     return _scores(codes_train, discrete, factors_train, codes_test, factors_test)
 
 
 class ModularityExplicitness:
-    """The plugin ``modularity_explicitness(num_train, num_test, batch_size)``; codes are
-    discretised through the gin configurable ``discretizer`` (20-bin histogram).
+    """The plugin ``modularity_explicitness(num_train, num_test, batch_size)``: samples, then
+    :func:`modularity_explicitness` with the codes discretised through the gin configurable
+    ``discretizer`` (20-bin histogram).
 
     Result keys ``modularity_score``, ``explicitness_score_train``, ``explicitness_score_test``.
     Defaults: unsupervised_study_v1 (10,000 / 5,000 points, batch 16).
@@ -169,11 +174,8 @@ class ModularityExplicitness:
         codes_test, factors_test = generate_batch_factor_code(
             ground_truth_data, representation_function, self.num_test, random_state, self.batch_size
         )
-        codes_train, factors_train, codes_test, factors_test = _check_train_test(
-            codes_train, factors_train, codes_test, factors_test
-        )
-        return _scores(
-            codes_train, make_discretizer(codes_train), factors_train, codes_test, factors_test
+        return modularity_explicitness(
+            codes_train, factors_train, codes_test, factors_test, discretizer=make_discretizer
         )
 
     def __repr__(self) -> str:

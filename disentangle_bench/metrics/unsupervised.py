@@ -23,13 +23,14 @@ import scipy.linalg
 
 from disentangle_bench.data.ground_truth import GroundTruthData
 from disentangle_bench.metrics.utils import (
+    BoundDiscretizer,
     RepresentationFunction,
     _check_2d,
     _check_codes,
     _check_positive_int,
+    _discretize,
     discrete_mutual_info,
     generate_batch_factor_code,
-    histogram_discretize,
     make_discretizer,
     one_thread,
 )
@@ -77,18 +78,23 @@ def _scores(codes: np.ndarray, discrete: np.ndarray) -> dict[str, float]:
     }
 
 
-def unsupervised_metrics(codes: np.ndarray, num_bins: int = 20) -> dict[str, float]:
-    """The four unsupervised scores of (N, D) codes (N >= 2, D >= 2); the mutual information
-    uses :func:`histogram_discretize` with ``num_bins``."""
+def unsupervised_metrics(
+    codes: np.ndarray, num_bins: int = 20, discretizer: BoundDiscretizer | None = None
+) -> dict[str, float]:
+    """The four unsupervised scores of (N, D) codes (N >= 2, D >= 2). The mutual information
+    uses ``discretizer(codes)`` (the plugin passes the gin configurable ``discretizer``), by
+    default :func:`~disentangle_bench.metrics.utils.histogram_discretize` with ``num_bins``
+    bins (``num_bins`` is used only then)."""
     codes = _check_codes(codes, min_dims=2)
     if codes.shape[0] < 2:
         raise ValueError("the unsupervised scores need at least 2 samples (covariance, ddof 1)")
-    return _scores(codes, histogram_discretize(codes, num_bins))
+    return _scores(codes, _discretize(codes, num_bins, discretizer))
 
 
 class UnsupervisedMetrics:
-    """The plugin ``unsupervised_metrics(num_train, batch_size)``; codes are discretised through
-    the gin configurable ``discretizer``.
+    """The plugin ``unsupervised_metrics(num_train, batch_size)``: samples, then
+    :func:`unsupervised_metrics` with the codes discretised through the gin configurable
+    ``discretizer``.
 
     Result keys ``gaussian_total_correlation``, ``gaussian_wasserstein_correlation``,
     ``gaussian_wasserstein_correlation_norm``, ``mutual_info_score``. Defaults:
@@ -122,8 +128,7 @@ class UnsupervisedMetrics:
             random_state,
             self.batch_size,
         )
-        codes = _check_codes(codes, min_dims=2)
-        return _scores(codes, make_discretizer(codes))
+        return unsupervised_metrics(codes, discretizer=make_discretizer)
 
     def __repr__(self) -> str:
         return f"UnsupervisedMetrics(num_train={self.num_train}, batch_size={self.batch_size})"

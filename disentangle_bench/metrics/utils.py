@@ -8,10 +8,11 @@ reference, every array here is samples first: codes are (N, D) and factors (N, F
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import numbers
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import gin
@@ -24,6 +25,9 @@ from disentangle_bench.data.ground_truth import GroundTruthData
 
 RepresentationFunction = Callable[[np.ndarray], np.ndarray]
 Discretizer = Callable[[np.ndarray, int], np.ndarray]
+#: A discretiser with its settings bound: (N, D) values -> their discretisation, e.g. the gin
+#: configurable ``discretizer`` (:func:`make_discretizer`) called with the values alone.
+BoundDiscretizer = Callable[[np.ndarray], np.ndarray]
 RandomStateLike = np.random.RandomState | int | None
 
 __all__ = [
@@ -39,6 +43,7 @@ __all__ = [
     "make_predictor_fn",
     "normalize_data",
     "obtain_representation",
+    "seeded_global_generator",
 ]
 
 
@@ -200,6 +205,39 @@ def fork_random_state(random_state: np.random.RandomState) -> np.random.RandomSt
     return fork
 
 
+@contextlib.contextmanager
+def seeded_global_generator(random_state: np.random.RandomState) -> Iterator[None]:
+    """Give NumPy's global generator the state of ``random_state`` for the ``with`` block, then
+    put its previous state back (also when the block raises).
+
+    scikit-learn estimators built with ``random_state=None`` draw from the global generator
+    (``check_random_state(None)`` is ``np.random.mtrand._rand``). For a fresh
+    ``np.random.RandomState(seed)`` this is exactly ``np.random.seed(seed)``, so an estimator
+    inside the block draws what it draws in disentanglement_lib after ``np.random.seed(seed)``.
+    ``random_state`` itself is not advanced. Not thread-safe: another thread drawing from the
+    global generator meanwhile changes the draws (as it would in the reference).
+    """
+    saved = np.random.get_state()
+    np.random.set_state(random_state.get_state())
+    try:
+        yield
+    finally:
+        np.random.set_state(saved)
+
+
+#: How the boosted-tree metrics break ties between equally good splits (``tie_breaking``):
+#: ``"reference"`` as disentanglement_lib (NumPy's global generator, given the metric's seed by
+#: :func:`seeded_global_generator`), ``"fork"`` from a copy of the metric's generator after
+#: sampling (:func:`fork_random_state`; the global generator is never touched).
+TIE_BREAKING = ("reference", "fork")
+
+
+def _check_tie_breaking(value: object) -> str:
+    if value not in TIE_BREAKING:
+        raise ValueError(f"tie_breaking must be one of {list(TIE_BREAKING)}, got {value!r}")
+    return str(value)
+
+
 def generate_batch_factor_code(
     ground_truth_data: GroundTruthData,
     representation_function: RepresentationFunction,
@@ -271,6 +309,22 @@ def make_discretizer(
     ``discretizer.discretizer_fn``); the defaults are unsupervised_study_v1's (20-bin histogram).
     """
     return discretizer_fn(target, num_bins)
+
+
+def _discretize(
+    target: np.ndarray, num_bins: int, discretizer: BoundDiscretizer | None
+) -> np.ndarray:
+    """``discretizer(target)`` if given (a plugin passes the gin-bound :func:`make_discretizer`),
+    else the reference default :func:`histogram_discretize` with ``num_bins`` bins."""
+    if discretizer is None:
+        return histogram_discretize(target, num_bins)
+    discretized = np.asarray(discretizer(target))
+    if discretized.shape != np.shape(target):
+        raise ValueError(
+            f"the discretizer returned shape {discretized.shape} for values of shape "
+            f"{np.shape(target)}"
+        )
+    return discretized
 
 
 def discrete_mutual_info(discrete_codes: np.ndarray, factors: np.ndarray) -> np.ndarray:
@@ -386,11 +440,11 @@ def make_predictor_fn(predictor_fn: Predictor = logistic_regression_cv) -> Predi
 
 
 def _seeded(model: Any, random_state: np.random.RandomState) -> Any:
-    """Give a scikit-learn estimator whose ``random_state`` is unset the metric's generator.
+    """Give a scikit-learn estimator whose ``random_state`` is unset ``random_state``.
 
     disentanglement_lib leaves it unset, so boosted trees break ties between equally good splits
-    with NumPy's global generator; here they draw from a fork of the metric's generator instead
-    (reproducible from the seed; see docs/metrics.md for the tolerance this costs).
+    with NumPy's global generator; with ``tie_breaking="fork"`` they draw from a fork of the
+    metric's generator instead (reproducible from the seed, but not the reference's draws).
     """
     get_params = getattr(model, "get_params", None)
     if (
