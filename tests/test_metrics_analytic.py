@@ -18,6 +18,8 @@ from disentangle_bench.metrics import (
     ModularityExplicitness,
     SAPScore,
     UnsupervisedMetrics,
+    beta_vae_features,
+    beta_vae_sklearn,
     completeness,
     compute_avg_diff_top_two,
     dci,
@@ -26,8 +28,10 @@ from disentangle_bench.metrics import (
     disentanglement_per_code,
     distance_to_signed_permutation,
     factor_vae_score,
+    factor_vae_score_from_batches,
     gaussian_total_correlation,
     gaussian_wasserstein_correlation,
+    histogram_discretize,
     irs,
     jacobian_orthogonality,
     mig,
@@ -248,6 +252,115 @@ def test_factor_vae_array_core():
             2,
         )
     assert collapsed == {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0}
+
+
+def test_beta_vae_features_and_classifier_values():
+    # Batches that agree on factor k: the code of k does not change within a pair.
+    rs = np.random.RandomState(9)
+    labels = np.arange(30) % 3
+    codes1 = rs.rand(30, 8, 3)
+    codes2 = rs.rand(30, 8, 3)
+    codes2[np.arange(30), :, labels] = codes1[np.arange(30), :, labels]
+    features = beta_vae_features(codes1, codes2)
+    assert features.shape == (30, 3)
+    assert np.all(features[np.arange(30), labels] == 0.0)
+    assert features[0, 1] == pytest.approx(np.mean(np.abs(codes1[0, :, 1] - codes2[0, :, 1])))
+    # Separable features: every fixed factor is recognised.
+    assert beta_vae_sklearn(features, labels, features[:9], labels[:9], random_state=0) == {
+        "train_accuracy": 1.0,
+        "eval_accuracy": 1.0,
+    }
+    # Uninformative features: the regression predicts the majority class (its prior).
+    same = np.ones((4, 2))
+    result = beta_vae_sklearn(same, np.array([0, 0, 0, 1]), same, np.array([1, 1, 0, 0]))
+    assert result == {"train_accuracy": 0.75, "eval_accuracy": 0.5}
+
+
+def _batch(rs, low_dim, size=8, dims=3):
+    """A batch whose dimension ``low_dim`` barely varies (it wins the vote)."""
+    codes = rs.randn(size, dims)
+    codes[:, low_dim] *= 1e-3
+    return codes
+
+
+def test_factor_vae_score_hand_counted_votes():
+    rs = np.random.RandomState(10)
+    variance_codes = rs.randn(2000, 3)
+    # Training votes: factor 0 -> dim 0 twice; factor 1 -> dim 1 twice and dim 0 once.
+    train = [(0, 0), (0, 0), (1, 1), (1, 1), (1, 0)]
+    # The classifier maps dim 0 to factor 0 (2 votes against 1) and dim 1 to factor 1.
+    evaluation = [(0, 0), (1, 1), (1, 0), (0, 1)]
+    train_codes = np.stack([_batch(rs, dim) for _, dim in train])
+    eval_codes = np.stack([_batch(rs, dim) for _, dim in evaluation])
+    train_labels = np.array([k for k, _ in train])
+    eval_labels = np.array([k for k, _ in evaluation])
+    result = factor_vae_score(
+        variance_codes, train_codes, train_labels, eval_codes, eval_labels, num_factors=2
+    )
+    assert result == {"train_accuracy": 4 / 5, "eval_accuracy": 2 / 4, "num_active_dims": 3}
+    # The gin-style helper: a prune function that drops dimension 0. The vote index counts the
+    # active dimensions only (reference quirk), so dim 1 now votes in column 0.
+    pruned = factor_vae_score(
+        variance_codes,
+        train_codes,
+        train_labels,
+        eval_codes,
+        eval_labels,
+        num_factors=2,
+        prune=lambda variances: np.array([False, True, True]),
+    )
+    assert pruned["num_active_dims"] == 3
+    assert pruned != result
+    # A threshold above every standard deviation leaves no active dimension.
+    with pytest.warns(RuntimeWarning, match="no code dimension"):
+        none = factor_vae_score(
+            variance_codes, train_codes, train_labels, eval_codes, eval_labels, 2, threshold=2.0
+        )
+    assert none == {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0}
+
+
+def test_factor_vae_batches_are_read_lazily_in_order():
+    rs = np.random.RandomState(11)
+    variance_codes = rs.randn(500, 2)
+    read = []
+
+    def batches(name, count):
+        for i in range(count):
+            read.append(name)
+            yield i % 2, _batch(rs, i % 2, dims=2)
+
+    result = factor_vae_score_from_batches(
+        variance_codes, batches("train", 4), batches("eval", 2), num_factors=2
+    )
+    assert result == {"train_accuracy": 1.0, "eval_accuracy": 1.0, "num_active_dims": 2}
+    assert read == ["train"] * 4 + ["eval"] * 2
+    # No active dimension: no batch is read (the plugin then draws nothing, as the reference).
+    read.clear()
+    with pytest.warns(RuntimeWarning):
+        factor_vae_score_from_batches(
+            variance_codes * 1e-3, batches("train", 4), batches("eval", 2), num_factors=2
+        )
+    assert read == []
+
+
+def test_cores_take_a_bound_discretizer():
+    rs = np.random.RandomState(12)
+    factors = _grid_sample(rs, (4, 5), 600)
+    codes = _perfect(factors, rs) + 0.3 * rs.randn(600, 2).astype(np.float32)
+    train, test = slice(0, 400), slice(400, 600)
+
+    def five_bins(target):
+        return histogram_discretize(target, 5)
+
+    split = (codes[train], factors[train], codes[test], factors[test])
+    assert modularity_explicitness(*split, discretizer=five_bins) == modularity_explicitness(
+        *split, num_bins=5
+    )
+    assert irs(codes, factors, discretizer=five_bins) == irs(codes, factors, num_bins=5)
+    assert unsupervised_metrics(codes, discretizer=five_bins) == unsupervised_metrics(
+        codes, num_bins=5
+    )
+    assert unsupervised_metrics(codes, num_bins=5) != unsupervised_metrics(codes)
 
 
 def test_reference_quirks_are_kept_and_documented():

@@ -247,6 +247,8 @@ def test_mismatched_train_and_test_arrays():
     [
         (DCI, {"num_train": 0}, "positive integer"),
         (DCIFast, {"num_test": -1}, "positive integer"),
+        (DCI, {"tie_breaking": "random"}, "tie_breaking must be one of"),
+        (DownstreamTask, {"tie_breaking": None}, "tie_breaking must be one of"),
         (SAPScore, {"continuous_factors": "no"}, "True or False"),
         (IRS, {"diff_quantile": 1.5}, r"\[0, 1\]"),
         (IRS, {"diff_quantile": True}, "number"),

@@ -168,6 +168,30 @@ def test_predictor_default_and_fixed_variants():
     assert (model.max_iter, model.max_depth, model.learning_rate) == (100, 3, 0.1)
 
 
+def test_boosted_tree_tie_breaking_is_the_references_and_one_binding_away():
+    by_name = {factory.name: factory for factory in BUILTIN}
+    with_trees = [
+        "dci",
+        "downstream_task",
+        "downstream_task_logistic_regression",
+        "downstream_task_boosted_trees",
+        "downstream_task_boosted_trees_fast",
+    ]
+    for name in with_trees:
+        assert _defaults(by_name[name])["tie_breaking"] == "reference", name
+    assert "tie_breaking" not in _defaults(by_name["dci_fast"])
+    parse_gin(
+        [], ['dci.tie_breaking = "fork"', 'downstream_task_boosted_trees.tie_breaking = "fork"']
+    )
+    try:
+        registry = Registry()
+        assert registry.build("metrics", "dci").tie_breaking == "fork"
+        assert registry.build("metrics", "downstream_task_boosted_trees").tie_breaking == "fork"
+        assert registry.build("metrics", "downstream_task").tie_breaking == "reference"
+    finally:
+        gin.clear_config()
+
+
 @pytest.mark.parametrize("factory", BUILTIN, ids=lambda f: f.name)
 def test_every_plugin_builds_with_defaults_and_has_a_repr(factory):
     instance = factory()

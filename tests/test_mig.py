@@ -261,6 +261,25 @@ def test_plugin_respects_gin_discretizer(clean_gin):
     assert calls == [2]
 
 
+def test_core_takes_a_bound_discretizer(clean_gin):
+    codes, factors = generate_batch_factor_code(
+        TinyData(), flatten, 600, np.random.RandomState(11), 16
+    )
+    seen = []
+
+    def coarse(target):
+        seen.append(target.shape)
+        return histogram_discretize(target, 2)
+
+    assert mig(codes, factors, discretizer=coarse) == mig(codes, factors, num_bins=2)
+    assert seen == [codes.shape]
+    # The gin-bound discretiser is what the plugin passes in.
+    gin.parse_config("discretizer.num_bins = 3")
+    assert mig(codes, factors, discretizer=make_discretizer) == mig(codes, factors, num_bins=3)
+    with pytest.raises(ValueError, match="discretizer returned shape"):
+        mig(codes, factors, discretizer=lambda target: target[:, :1])
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
