@@ -180,11 +180,11 @@ def test_boosted_tree_tie_breaking_is_the_references_and_one_binding_away():
     for name in with_trees:
         assert _defaults(by_name[name])["tie_breaking"] == "reference", name
     assert "tie_breaking" not in _defaults(by_name["dci_fast"])
+    registry = Registry()  # registers the plugins' gin configurables
     parse_gin(
         [], ['dci.tie_breaking = "fork"', 'downstream_task_boosted_trees.tie_breaking = "fork"']
     )
     try:
-        registry = Registry()
         assert registry.build("metrics", "dci").tie_breaking == "fork"
         assert registry.build("metrics", "downstream_task_boosted_trees").tie_breaking == "fork"
         assert registry.build("metrics", "downstream_task").tie_breaking == "reference"
