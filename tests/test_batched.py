@@ -197,16 +197,46 @@ def test_a_model_that_draws_its_own_noise_cannot_be_batched():
         BatchedModels([OwnNoise(), OwnNoise()], config(), CPU, [torch.Generator()] * 2)
 
 
-def test_bf16_autocast_trains_batched_models():
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_batched_models_close_to_float32(precision):
     data = bars()
-    models = train_batched(
-        "beta_vae",
-        {"architecture": "mlp", "num_latent": 3},
-        data,
-        [0, 1],
-        config(steps=2, mixed_precision="bf16"),
-        CPU,
-        progress=False,
-        registry=Registry(autoload=False),
-    )
-    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in models[0].parameters())
+    runs = {}
+    for mode in (None, precision):
+        logged = []
+        models = train_batched(
+            "beta_vae",
+            {"architecture": "mlp", "num_latent": 3},
+            data,
+            [0, 1],
+            config(steps=2, mixed_precision=mode),
+            CPU,
+            progress=False,
+            registry=Registry(autoload=False),
+            on_log=lambda step, terms, logged=logged: logged.append(terms["loss"]),
+        )
+        runs[mode] = logged
+    for model in models:
+        assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in model.parameters())
+    assert np.allclose(runs[precision], runs[None], rtol=0.02)
+
+
+def test_the_speed_benchmark_compares_equal_designs(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import batched_speed
+
+    argv = ["--quick", "--rounds", "1", "--cases", "beta_vae", "--results", str(tmp_path)]
+    assert batched_speed.main(argv) == 0
+    (result,) = tmp_path.glob("batched_speed-*-quick.json")
+    payload = json.loads(result.read_text())
+    designs = [(row["case"], row["design"]) for row in payload["rows"]]
+    assert designs == [
+        (case, design)
+        for case in ("beta_vae mlp 8x8", "beta_vae conv 64x64")
+        for design in ("sequential", "torch.func", "grouped layers")
+    ]
+    # The hand-written grouped network computes the models' own losses.
+    assert all(error < 1e-6 for error in payload["grouped_loss_check"].values())
+    assert "| beta_vae mlp 8x8 | grouped layers | 10 |" in result.with_suffix(".md").read_text()
