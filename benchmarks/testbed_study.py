@@ -8,8 +8,8 @@ structural (``oblique``), norm-matched noise and shuffled twins, 10 seeds each (
 every condition: a paired design), in order of priority, seed by seed so that whatever has
 finished is paired:
 
-1. beta-VAE and PCL on original / structural / noise / shuffled at eps 0.1 (pattern seed 0);
-2. AE on the same conditions;
+1. beta-VAE on original / structural / noise / shuffled at eps 0.1 (pattern seed 0);
+2. PCL, then AE, on the same conditions;
 3. beta-VAE on the structural twin at eps 0.05, 0.175 and 0.3 (the eps sweep; with 0.1 above)
    and on a second pattern seed (1) at eps 0.1;
 4. beta-VAE and PCL on the noise and shuffled twins at eps 0.175.
@@ -59,8 +59,7 @@ def plan(name: str) -> list[tuple[str, Condition, int]]:
     sweep = [Condition("structural", eps) for eps in (0.05, 0.175, 0.3)]
     sweep.append(Condition("structural", 0.1, pattern=1))
     controls = [Condition(kind, 0.175) for kind in ("noise", "shuffled")]
-    runs = [(m, c, s) for s in SEEDS for m in ("beta_vae", "pcl") for c in at_01]
-    runs += [("ae", c, s) for s in SEEDS for c in at_01]
+    runs = [(m, c, s) for m in ("beta_vae", "pcl", "ae") for s in SEEDS for c in at_01]
     runs += [("beta_vae", c, s) for s in SEEDS for c in sweep]
     runs += [(m, c, s) for s in SEEDS for m in ("beta_vae", "pcl") for c in controls]
     return runs
