@@ -36,8 +36,8 @@ import torch
 from provenance import cpu_model, git_commit
 from scipy.stats import mannwhitneyu
 
-from disentangle_bench.perturbations.matching import matched_noise_eps, mean_change_norm
 from disentangle_bench.perturbations import ObliqueStripes
+from disentangle_bench.perturbations.matching import matched_noise_eps, mean_change_norm
 from disentangle_bench.pipeline.running import run_experiment
 from disentangle_bench.registry import Registry
 

@@ -59,6 +59,7 @@ def test_every_builtin_dataset_is_registered_with_a_valid_name():
         "mpi3d_real",
         "hf_dataset",
         "linear",
+        "blob",
     }
     assert expected <= names
     assert {factory.name for factory in BUILTIN} == expected

@@ -37,11 +37,37 @@ def test_table_groups_seeds_per_condition_and_reports_the_change():
     assert row["original"]["sd"] == pytest.approx(0.1414213562)
     assert row["noise"]["values"] == [0.2, 0.4]
     markdown = table.to_markdown("toy")
-    assert "| toy | beta_vae | mig.discrete_mig | 0.600 (0.141) | 0.300 (0.141) | -0.300 |" in (
-        markdown
-    )
+    row_text = "| toy | beta_vae | mig.discrete_mig | 0.600 (0.141) | 0.300 (0.141) "
+    assert row_text + "| -0.300 [-0.300, -0.300] |" in markdown
     assert "steps 100; batch_size 64; seeds 0, 1; device cpu" in markdown
+    assert "every twin lowered the score beyond seed noise" in markdown
     assert json.loads(json.dumps(table.to_json()))["rows"][0]["noise"]["mean"] == pytest.approx(0.3)
+
+
+def test_changes_are_paired_by_seed_and_read_by_their_interval():
+    records = [record("original", s, v) for s, v in enumerate([0.6, 0.7, 0.5, 0.6])]
+    records += [record("oblique", s, v) for s, v in enumerate([0.3, 0.2, 0.3, 0.25])]
+    # Noise given in another seed order: pairing is by seed, not by position.
+    records += [record("noise", s, v) for s, v in [(3, 0.62), (0, 0.58), (2, 0.52), (1, 0.71)]]
+    table = ResultsTable.from_records(records)
+    (row,) = table.rows()
+    oblique, noise = row["oblique - original"], row["noise - original"]
+    assert oblique["n"] == noise["n"] == 4
+    assert oblique["mean"] == pytest.approx(-0.3375)
+    assert oblique["interval"][1] < 0
+    assert noise["mean"] == pytest.approx(0.0075)
+    assert noise["interval"][0] < 0 < noise["interval"][1]
+    (sentence,) = table.findings()
+    assert "interval lies below zero on oblique only" in sentence
+    markdown = table.to_markdown("toy")
+    assert "Mean (sd) over 4 seeds" in markdown
+
+
+def test_one_seed_says_it_cannot_separate_a_change_from_noise():
+    table = ResultsTable.from_records([record("original", 0, 0.5), record("noise", 0, 0.4)])
+    markdown = table.to_markdown("toy")
+    assert "| -0.100 |" in markdown and "Mean (sd)" not in markdown
+    assert "One seed cannot separate a change from seed noise." in markdown
 
 
 def test_mean_and_sd_of_one_value():

@@ -1,4 +1,9 @@
-"""The robustness table: each score on the original data next to its perturbed twins."""
+"""The robustness table: each score on the original data next to its perturbed twins.
+
+The change on a twin is paired by seed (seed ``s`` on the twin minus seed ``s`` on the
+original: both share the initialisation and the batch order), reported as the mean per-seed
+difference with a 95 % percentile bootstrap interval over seeds when there are two or more.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Any
 
 from disentangle_bench.pipeline.experiment import ORIGINAL
 from disentangle_bench.pipeline.record import RunRecord, load_run_record
+from disentangle_bench.util.resampling import bootstrap_mean_ci
 
 # load_run_record lives in pipeline.record; the name stays importable from here
 __all__ = ["ORIGINAL", "ResultsTable", "load_run_record", "mean_and_sd"]
@@ -28,14 +34,14 @@ class ResultsTable:
     """Scores grouped by (dataset, model, score key) and condition, one value per seed."""
 
     conditions: list[str]
-    cells: dict[tuple[str, str, str], dict[str, list[float]]]
+    cells: dict[tuple[str, str, str], dict[str, dict[int, float]]]  # row -> condition -> seed
     scale: dict[str, list[Any]] = field(default_factory=dict)
 
     @classmethod
     def from_records(cls, records: list[RunRecord]) -> ResultsTable:
         conditions = [ORIGINAL]
-        cells: dict[tuple[str, str, str], dict[str, list[float]]] = defaultdict(
-            lambda: defaultdict(list)
+        cells: dict[tuple[str, str, str], dict[str, dict[int, float]]] = defaultdict(
+            lambda: defaultdict(dict)
         )
         scale: dict[str, set] = defaultdict(set)
         for record in records:
@@ -45,7 +51,7 @@ class ResultsTable:
             for metric, values in record["metrics"].items():
                 for key, value in values.items():
                     row = (record["dataset"]["base"], record["model"]["name"], f"{metric}.{key}")
-                    cells[row][condition].append(float(value))
+                    cells[row][condition][int(record["seed"])] = float(value)
             scale["steps"].add(record["training"]["steps_completed"])
             scale["batch_size"].add(record["training"]["batch_size"])
             scale["seeds"].add(record["seed"])
@@ -61,11 +67,16 @@ class ResultsTable:
         for (dataset, model, score), by_condition in sorted(self.cells.items()):
             row: dict[str, Any] = {"dataset": dataset, "model": model, "score": score}
             for condition in self.conditions:
-                values = by_condition.get(condition, [])
+                by_seed = by_condition.get(condition, {})
+                values = [by_seed[s] for s in sorted(by_seed)]
                 row[condition] = (
                     {"mean": mean_and_sd(values)[0], "sd": mean_and_sd(values)[1], "values": values}
                     if values
                     else None
+                )
+            for condition in self.conditions[1:]:
+                row[f"{condition} - {ORIGINAL}"] = paired_change(
+                    by_condition.get(ORIGINAL, {}), by_condition.get(condition, {})
                 )
             rows.append(row)
         return rows
@@ -86,11 +97,7 @@ class ResultsTable:
         for row in self.rows():
             cells = [row["dataset"], row["model"], row["score"]]
             cells += [_format_cell(row[c]) for c in self.conditions]
-            for condition in perturbed:
-                if row[condition] and row[ORIGINAL]:
-                    cells.append(f"{row[condition]['mean'] - row[ORIGINAL]['mean']:+.3f}")
-                else:
-                    cells.append("-")
+            cells += [_format_change(row[f"{c} - {ORIGINAL}"]) for c in perturbed]
             lines.append("| " + " | ".join(cells) + " |")
         lines += [
             "",
@@ -98,10 +105,74 @@ class ResultsTable:
             + "; ".join(
                 f"{key} {', '.join(str(v) for v in values)}" for key, values in self.scale.items()
             )
-            + ". Mean (sd) over seeds.",
+            + ". "
+            + _caption(len(self.scale.get("seeds", []))),
             "",
+            *self.findings(),
         ]
         return "\n".join(lines)
+
+    def findings(self) -> list[str]:
+        """One sentence per (dataset, model, score) with twins: what the changes say."""
+        sentences = []
+        for row in self.rows():
+            changes = {c: row[f"{c} - {ORIGINAL}"] for c in self.conditions[1:]}
+            if not row[ORIGINAL] or not any(changes.values()):
+                continue
+            sentences.append(_finding(row, changes))
+        return sentences
+
+
+def paired_change(original: dict[int, float], perturbed: dict[int, float]) -> dict | None:
+    """Mean per-seed ``perturbed - original`` over the shared seeds, with a 95 % bootstrap
+    interval when at least two seeds are shared."""
+    seeds = sorted(set(original) & set(perturbed))
+    if not seeds:
+        return None
+    differences = [perturbed[s] - original[s] for s in seeds]
+    interval = bootstrap_mean_ci(differences) if len(seeds) > 1 else None
+    return {"mean": sum(differences) / len(differences), "interval": interval, "n": len(seeds)}
+
+
+def _caption(num_seeds: int) -> str:
+    if num_seeds < 2:
+        return "One seed: no spread, and a change from one seed says nothing about a method."
+    return (
+        f"Mean (sd) over {num_seeds} seeds; a change is the mean per-seed difference from the "
+        "original, with its 95 % bootstrap interval over seeds."
+    )
+
+
+def _format_change(change: dict | None) -> str:
+    if change is None:
+        return "-"
+    if change["interval"] is None:
+        return f"{change['mean']:+.3f}"
+    low, high = change["interval"]
+    return f"{change['mean']:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def _finding(row: dict[str, Any], changes: dict[str, dict | None]) -> str:
+    """A sentence that reads the intervals: which twins lowered the score beyond seed noise."""
+    parts, lowered = [], []
+    for condition, change in changes.items():
+        if change is None:
+            continue
+        parts.append(f"{change['mean']:+.3f} on {condition}")
+        if change["interval"] is not None and change["interval"][1] < 0:
+            lowered.append(condition)
+    n = max(c["n"] for c in changes.values() if c)
+    head = f"{row['model']} on {row['dataset']}, {row['score']}: " + ", ".join(parts) + "."
+    if n < 2:
+        return head + " One seed cannot separate a change from seed noise."
+    if lowered:
+        return head + (
+            f" Over {n} seeds the interval lies below zero on {', '.join(lowered)} only: "
+            "those twins lowered the score beyond seed noise at this scale."
+            if len(lowered) < len(parts)
+            else f" Over {n} seeds every twin lowered the score beyond seed noise at this scale."
+        )
+    return head + f" Over {n} seeds no interval lies below zero: no change beyond seed noise."
 
 
 def _format_cell(cell: dict[str, Any] | None) -> str:
