@@ -50,12 +50,24 @@ class AdditivePerturbation(abc.ABC):
         return f"{type(self).__name__}({params})"
 
 
+#: A twin of a deterministic base with at most this many float32 values is computed once and
+#: kept in memory (the perturbation is then not recomputed for every batch).
+CACHE_LIMIT_VALUES = 64 * 1024 * 1024
+
+
 class PerturbedData(GroundTruthData):
-    """A base dataset seen through an :class:`AdditivePerturbation`."""
+    """A base dataset seen through an :class:`AdditivePerturbation`.
+
+    When the base renders every configuration deterministically (procedural and array datasets)
+    and the whole twin fits in :data:`CACHE_LIMIT_VALUES` float32 values, all observations are
+    computed once, at first use, and batches are read from memory: the same values, without
+    recomputing the perturbation per batch.
+    """
 
     def __init__(self, base: GroundTruthData, perturbation: AdditivePerturbation) -> None:
         self.base = base
         self.perturbation = perturbation
+        self._all: np.ndarray | None = None
 
     @property
     def factor_names(self) -> tuple[str, ...]:
@@ -87,8 +99,22 @@ class PerturbedData(GroundTruthData):
     def sample_observations_from_factors(
         self, factors: np.ndarray, random_state: np.random.RandomState
     ) -> np.ndarray:
+        if self._cacheable():
+            if self._all is None:
+                every = self.factors_of(np.arange(self.num_configurations))
+                clean = self.base.sample_observations_from_factors(every, None)
+                self._all = self._perturb(every, clean)
+            return self._all[self.index_of(np.asarray(factors, dtype=np.int64))]
         clean = self.base.sample_observations_from_factors(factors, random_state)
         return self._perturb(factors, clean)
+
+    def _cacheable(self) -> bool:
+        from disentangle_bench.data.ground_truth import ArrayGroundTruthData
+        from disentangle_bench.data.procedural import ProceduralData
+
+        size = self.num_configurations * int(np.prod(self.observation_shape))
+        deterministic = isinstance(self.base, ProceduralData | ArrayGroundTruthData)
+        return deterministic and size <= CACHE_LIMIT_VALUES
 
     def perturb(self, factors: np.ndarray, clean: np.ndarray) -> np.ndarray:
         """``clip(clean + eps * m(factors))`` for observations the caller already has."""
