@@ -82,6 +82,11 @@ def register_models() -> Iterable[Any]:
       optimiser over ``parameters()`` on ``loss``; ``loss`` stays required either way.
     - ``decode(z)`` and ``reconstruct(x)``, in observation space: used for the
       ``traversals.png`` and ``reconstructions.png`` figures written after training.
+    - ``draw_noise(batch, generator=None) -> {name: tensor}``: every random number one step
+      needs, from ``generator`` (torch's default generator of the batch's device if None); the
+      trainer then calls ``loss(batch, step, noise)`` (and ``training_losses``) with them, so a
+      model with ``draw_noise`` takes an optional third argument ``noise`` (drawing its own when
+      it is None). The batched trainer (:mod:`disentangle_bench.pipeline.batched`) needs it.
 
     The trainer runs the forward pass under ``torch.autocast`` when ``train.mixed_precision`` is
     set; compute loss terms in float32 (cast network outputs with ``.float()``).
