@@ -9,11 +9,11 @@ Deterministic metrics must agree within 1e-6 (they agree exactly). The boosted-t
 and the boosted-tree downstream task) break ties with NumPy's global generator in the reference;
 their plugins seed it from the metric's seed (``tie_breaking="reference"``) and must compute
 exactly what the array core computes under ``np.random.seed(seed)``. Against the fixtures they
-agree within 1e-6 wherever no rounding decides a near-tie; where one does (continuous, noisy or
-mixed codes), the result depends on the last bit of floating-point results, which differs between
-CPUs even with the same library versions (docs/metrics.md, "Boosted trees and rounding"), so
-those cases are compared within a stated bound, and only under the scikit-learn release the
-fixtures came from.
+agree within 1e-6 wherever no rounding decides a near-tie; where one does (noisy, rotated or
+partial codes), the result depends on the last bit of floating-point results, which differs
+between CPUs even with the same library versions (docs/metrics.md, "Boosted trees and
+rounding"), so those cases are compared within a stated bound, and only under the scikit-learn
+release the fixtures came from.
 """
 
 from __future__ import annotations
@@ -30,15 +30,15 @@ from disentangle_bench.metrics import DCI, dci, fork_random_state
 DETERMINISTIC = [m for m in parity.PLUGINS if m not in parity.cases.GLOBAL_RNG_METRICS]
 BOOSTED = parity.cases.GLOBAL_RNG_METRICS
 TOLERANCE = 1e-6
-#: Representations whose boosted trees meet exact ties only (equally good splits, broken by the
-#: generator, so these cases check its use: the reference's own results spread by up to 0.2 over
-#: global seeds there) and no near-tie that the last bit of a float decides. parity.py's report
-#: shows that a one-ULP nudge of the classifiers' initial predictions leaves them unchanged.
-ROUNDING_ROBUST = ("perfect", "duplicated")
-#: Bound for the other cases, where that nudge moves the result by as much as the fixtures differ
-#: from this machine's result (parity.py's report): DCI in the fourth decimal; the downstream task
-#: by one test point of 40 (0.025).
-ROUNDING_TOLERANCE = {"dci": 2e-3, "downstream_task_boosted_trees": 0.025 + 1e-9}
+#: Cases (metric -> representations) that a one-ULP nudge of the boosted classifiers' initial
+#: predictions leaves unchanged (parity.py's report): their trees meet exact ties only, broken
+#: by the generator, so these cases check its use (the reference's own results spread by up to
+#: 0.036 over global seeds there) and must agree within 1e-6 on any machine.
+ROUNDING_ROBUST = {"dci": ("perfect", "duplicated"), "downstream_task_boosted_trees": ("perfect",)}
+#: Bound for the other cases, where that nudge moves the result: DCI by up to 0.0037, the
+#: 20-point downstream task by up to 0.05 (parity.py's report), which is how far another CPU's
+#: rounding can move them. They agree exactly where the fixtures were made.
+ROUNDING_TOLERANCE = {"dci": 5e-3, "downstream_task_boosted_trees": 0.05 + 1e-9}
 FIXTURE_SKLEARN = json.loads((FIXTURES / "dci.json").read_text())["versions"]["scikit-learn"]
 
 
@@ -104,7 +104,9 @@ def test_boosted_tree_plugin_is_the_core_under_the_seeded_global_generator(metri
     assert np.array_equal(before[1], after[1]) and before[2:] == after[2:]
 
 
-@pytest.mark.parametrize(("metric", "case"), _cases(BOOSTED, ROUNDING_ROBUST))
+@pytest.mark.parametrize(
+    ("metric", "case"), [p for m in BOOSTED for p in _cases([m], ROUNDING_ROBUST[m])]
+)
 def test_boosted_tree_core_matches_reference_for_several_global_seeds(metric, case):
     # Three of the five recorded seeds keep the test short; on the duplicated codes the
     # reference's results for them are not all equal.
@@ -125,7 +127,7 @@ def test_boosted_tree_core_matches_reference_for_several_global_seeds(metric, ca
     [
         param
         for param in _cases(BOOSTED)
-        if param.values[1]["representation"] not in ROUNDING_ROBUST
+        if param.values[1]["representation"] not in ROUNDING_ROBUST[param.values[0]]
     ],
 )
 def test_boosted_tree_plugin_near_reference_where_rounding_decides(metric, case):
