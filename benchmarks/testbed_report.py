@@ -81,8 +81,9 @@ def labels_at(eps: float) -> dict[str, str]:
 def mean_sd(values: np.ndarray) -> str:
     if len(values) == 0:
         return "-"
-    sd = values.std(ddof=1) if len(values) > 1 else float("nan")
-    return f"{values.mean():.3f} ({sd:.3f})"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{values.mean():.3f} ({values.std(ddof=1):.3f})"
 
 
 def condition_table(rows: list[dict], eps: float) -> tuple[str, dict]:
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         "# The test-bed study (CPU)\n\n"
         f"{len(rows)} runs from `benchmarks/testbed_study.py` (blob, MLP models with 4 latents, "
         f"3,000 steps, batch 64, Adam 1e-3; beta-VAE beta 16), on {rows[0]['cpu'] if rows else '-'}"
-        f" with {rows[0]['threads'] if rows else '-'} threads per run on a shared 2-core machine"
+        f", {rows[0]['threads'] if rows else '-'} thread(s) per run, on a shared 2-core machine"
         f" (median {np.median(seconds) if seconds else 0:.0f} s of training per run); code at "
         f"{', '.join(commits)}; report made at {git_commit()} on {cpu_model()}.\n"
     )
