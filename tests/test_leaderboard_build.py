@@ -68,7 +68,7 @@ def test_ranked_table_with_means_intervals_drop_and_ratio(tmp_path):
     assert robust[5] == "0.020 [0.020, 0.020]"
     assert fragile[5] == "0.400 [0.400, 0.400]"
     assert fragile[6].startswith(f"{0.12 / 0.52:.3f} [")
-    assert fragile[4].startswith("0.497 [") and fragile[4].endswith("(eps 0.1)")
+    assert fragile[4].startswith("0.497 [") and fragile[4].endswith("(noise, eps 0.1)")
     assert robust[7] == "1,500 steps, 3 seeds" and robust[8] == "cpu"
     assert "Scale: 1,500 training steps; 3 seeds per entry; hardware: cpu." in readme
     page = result.html.read_text()
@@ -342,7 +342,8 @@ def test_two_noise_strengths_are_two_conditions(tmp_path):
     write_submission(board, "strengths", records + weak)
     readme = build_leaderboard(board, strict=True).readme.read_text()
     header, row = markdown_rows(readme, "### dsprites\\_small · mig\\.discrete\\_mig · oblique")
-    assert row[4].startswith("0.410 [") and row[4].endswith("(eps 0.1)")  # the matching strength
+    # the matching strength
+    assert row[4].startswith("0.410 [") and row[4].endswith("(noise, eps 0.1)")
     assert "### dsprites\\_small · mig\\.discrete\\_mig · noise" not in readme
 
     partial = records + weak[:2]  # the eps 0.05 twin lacks seed 2

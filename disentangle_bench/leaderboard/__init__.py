@@ -6,7 +6,11 @@ and a self-contained HTML page with inline SVG plots.
 - :mod:`~.validation`: every check on an (untrusted) submission;
 - :mod:`~.ranges`: the range and direction of each known result key;
 - :mod:`~.statistics`: means and percentile-bootstrap intervals over seeds;
-- :mod:`~.aggregate`: tables per dataset, score and perturbed twin, ranked;
+- :mod:`~.aggregate`: tables per dataset, score and perturbed twin, with the noise and shuffled
+  controls beside the structural twin, ranked;
+- :mod:`~.chance`: measured chance levels (:mod:`~.chance_levels`, generated) and the rule that
+  gives an entry at chance no robustness ratio;
+- :mod:`~.freshness`: whether a committed entry's recorded commit still has the code of ``HEAD``;
 - :mod:`~.render_markdown`, :mod:`~.render_html`, :mod:`~.plots`, :mod:`~.escape`: output;
 - :mod:`~.build`: a leaderboard directory, and :func:`build_leaderboard_for_runs` for the
   quickstart.

@@ -2,16 +2,31 @@
 
 An *entry* (one row of each table) is one configuration of one submitted method. A *table* holds
 one score (``metric.key``) on one base dataset against one perturbed condition: conditions are
-told apart by name and eps (``oblique (eps 0.1)``). ``noise`` is the matched-noise twin; every
-other perturbation counts as structural. Each structural condition gets its own table, with the
-entry's noise twin in a separate column (when an entry has several noise strengths, the one whose
-eps is closest to the structural eps, ties to the smaller). An entry with only noise twins on a
-dataset is shown in a table of its noise condition instead (original | noise | drop | ratio).
-A table lists the entries that have its perturbed condition.
+told apart by name and eps (``oblique (eps 0.1)``). Perturbations fall into three kinds
+(:func:`kind_of`):
 
-Ranking rule: by the mean score on the table's perturbed condition, best first (higher first, or
-lower first for scores where lower is better); equal means share a rank (competition ranking
-"1224"); ties are listed by robustness ratio (higher first), then by label and file.
+- *noise* controls: ``matched_noise`` (noise norm-matched to ``oblique`` at the same eps) and
+  ``noise`` (uniform noise of amplitude eps);
+- the *shuffled* control ``oblique_shuffled`` (the structural pattern images on permuted
+  configurations);
+- every other perturbation is *structural*.
+
+Each structural condition gets its own table, with the entry's noise control and its shuffled
+control in columns of their own. The noise column prefers ``matched_noise`` over ``noise`` when
+an entry has both, then the strength whose eps is closest to the structural eps (ties to the
+smaller); the shuffled column takes the closest eps likewise. An entry with no structural twin
+on a dataset is shown in a table of its noise condition instead (original | noise | drop |
+ratio), or of its shuffled control when it has no noise twin either. A table lists the entries
+that have its perturbed condition.
+
+Chance (:mod:`~disentangle_bench.leaderboard.chance`): where a chance level is measured for the
+table's dataset and score, an entry whose original score does not exclude chance has no
+robustness ratio (``n/a``) and is ranked after the entries that do.
+
+Ranking rule: entries not at chance first; within each group by the mean score on the table's
+perturbed condition, best first (higher first, or lower first for scores where lower is better);
+equal means share a rank (competition ranking "1224"), the entries at chance ranked after every
+other entry; ties are listed by robustness ratio (higher first), then by label and file.
 """
 
 from __future__ import annotations
@@ -21,7 +36,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from disentangle_bench.leaderboard import ranges
+from disentangle_bench.leaderboard import chance, ranges
+from disentangle_bench.leaderboard.chance import ChanceLevel
 from disentangle_bench.leaderboard.statistics import (
     Estimate,
     bootstrap_drop,
@@ -31,6 +47,25 @@ from disentangle_bench.leaderboard.statistics import (
 
 ORIGINAL = "original"
 NOISE = "noise"
+MATCHED_NOISE = "matched_noise"
+SHUFFLED = "oblique_shuffled"
+#: The noise controls, the preferred one first.
+NOISE_CONTROLS = (MATCHED_NOISE, NOISE)
+SHUFFLED_CONTROLS = (SHUFFLED,)
+#: The key of ``versions`` under which a run records the commit of the code that made it.
+COMMIT_KEY = "commit"
+STRUCTURAL_KIND, NOISE_KIND, SHUFFLED_KIND = "structural", "noise", "shuffled"
+KINDS = (STRUCTURAL_KIND, NOISE_KIND, SHUFFLED_KIND)
+
+
+def kind_of(perturbation: str) -> str:
+    """``noise`` for a noise control, ``shuffled`` for the shuffled control, else
+    ``structural``."""
+    if perturbation in NOISE_CONTROLS:
+        return NOISE_KIND
+    if perturbation in SHUFFLED_CONTROLS:
+        return SHUFFLED_KIND
+    return STRUCTURAL_KIND
 
 
 @dataclass(frozen=True)
@@ -45,11 +80,24 @@ class Condition:
         return self.name if self.eps is None else f"{self.name} (eps {self.eps:g})"
 
     @property
-    def is_noise(self) -> bool:
-        return self.name == NOISE
+    def kind(self) -> str:
+        return kind_of(self.name)
 
-    def sort_key(self) -> tuple[bool, str, float]:
-        return (self.is_noise, self.name, -1.0 if self.eps is None else float(self.eps))
+    @property
+    def is_noise(self) -> bool:
+        return self.kind == NOISE_KIND
+
+    @property
+    def is_shuffled(self) -> bool:
+        return self.kind == SHUFFLED_KIND
+
+    @property
+    def is_structural(self) -> bool:
+        return self.kind == STRUCTURAL_KIND
+
+    def sort_key(self) -> tuple[int, str, float]:
+        eps = -1.0 if self.eps is None else float(self.eps)
+        return (KINDS.index(self.kind), self.name, eps)
 
 
 @dataclass(frozen=True)
@@ -79,6 +127,9 @@ class Row:
     drop: Estimate | None
     ratio: Estimate | None
     rank: int | None = None
+    shuffled: Estimate | None = None
+    shuffled_condition: Condition | None = None
+    at_chance: bool = False  # the original score does not exclude chance: no ratio
 
 
 @dataclass(frozen=True)
@@ -88,6 +139,7 @@ class Table:
     perturbed: Condition
     rows: tuple[Row, ...]
     number: int = 0
+    chance_level: ChanceLevel | None = None  # the level measured for this dataset and score
 
     @property
     def key(self) -> str:
@@ -103,7 +155,16 @@ class Table:
 
     @property
     def show_noise(self) -> bool:
-        return not self.perturbed.is_noise
+        return self.perturbed.is_structural
+
+    @property
+    def show_shuffled(self) -> bool:
+        """A shuffled column, when the table is structural and some entry has the control."""
+        return self.perturbed.is_structural and any(row.shuffled is not None for row in self.rows)
+
+    @property
+    def chance_rows(self) -> int:
+        return sum(1 for row in self.rows if row.at_chance)
 
     @property
     def anchor(self) -> str:
@@ -135,8 +196,17 @@ def condition_of(run: dict[str, Any]) -> Condition | None:
     return Condition(dataset["condition"], None if eps is None else float(eps))
 
 
-def aggregate(submissions: dict[str, dict[str, Any]]) -> Leaderboard:
-    """The leaderboard of accepted ``submissions`` (file name -> submission)."""
+def aggregate(
+    submissions: dict[str, dict[str, Any]],
+    chance_levels: dict[tuple[str, str], ChanceLevel] | None = None,
+) -> Leaderboard:
+    """The leaderboard of accepted ``submissions`` (file name -> submission).
+
+    ``chance_levels``: (dataset, ``metric.key``) -> level; default: the committed levels
+    (:func:`disentangle_bench.leaderboard.chance.levels`).
+    """
+    if chance_levels is None:
+        chance_levels = chance.levels()
     entries: list[Entry] = []
     # cells[(dataset, score)][entry][condition or None][seed] = value
     cells: dict[tuple[str, str], dict[Entry, dict[Condition | None, dict[int, float]]]] = (
@@ -159,7 +229,7 @@ def aggregate(submissions: dict[str, dict[str, Any]]) -> Leaderboard:
                 submission["content_hash"],
                 runs=len(runs),
                 datasets=tuple(sorted({run["dataset"]["name"] for run in runs})),
-                project_versions=tuple(sorted({run["project_version"] for run in runs})),
+                project_versions=tuple(sorted({_project_version(run) for run in runs})),
             )
             entries.append(by_config[config_id])
         for run in submission["runs"]:
@@ -175,45 +245,69 @@ def aggregate(submissions: dict[str, dict[str, Any]]) -> Leaderboard:
             scale[entry, base]["hardware"].add(run["device"])
     tables = []
     for (dataset, score), by_entry in sorted(cells.items()):
+        level = chance_levels.get((dataset, score))
         for target in _targets(by_entry.values()):
             rows = [
-                _row(entry, by_condition, target, scale[entry, dataset])
+                _row(entry, by_condition, target, scale[entry, dataset], level, score)
                 for entry, by_condition in by_entry.items()
                 if target in by_condition
             ]
             rows = [row for row in rows if row is not None]
             if rows:
                 tables.append(
-                    Table(dataset, score, target, _ranked(rows, score), number=len(tables) + 1)
+                    Table(
+                        dataset,
+                        score,
+                        target,
+                        _ranked(rows, score),
+                        number=len(tables) + 1,
+                        chance_level=level,
+                    )
                 )
     return Leaderboard(tuple(sorted(submissions.items())), tuple(entries), tuple(tables))
+
+
+def _project_version(run: dict[str, Any]) -> str:
+    """The project version, with the commit (12 hex digits) when the run records one."""
+    commit = (run.get("versions") or {}).get(COMMIT_KEY)
+    version = str(run["project_version"])
+    return f"{version} ({commit[:12]})" if commit else version
 
 
 def _targets(
     by_entry: Iterable[dict[Condition | None, dict[int, float]]],
 ) -> list[Condition]:
-    """Every structural condition, and each noise condition of an entry without one."""
+    """Every structural condition; for an entry without one, each of its noise conditions, or
+    each of its shuffled ones when it has no noise condition either."""
     targets: set[Condition] = set()
     for by_condition in by_entry:
         conditions = [c for c in by_condition if c is not None]
-        structural = [c for c in conditions if not c.is_noise]
-        targets.update(structural or conditions)
+        for kind in KINDS:
+            chosen = [c for c in conditions if c.kind == kind]
+            if chosen:
+                targets.update(chosen)
+                break
     return sorted(targets, key=Condition.sort_key)
 
 
-def _noise_for(
-    by_condition: dict[Condition | None, dict[int, float]], target: Condition
+def _control_for(
+    by_condition: dict[Condition | None, dict[int, float]], target: Condition, kind: str
 ) -> Condition | None:
-    noise = [c for c in by_condition if c is not None and c.is_noise]
-    if not noise or target.is_noise:
+    """The entry's control of ``kind`` shown beside a structural ``target``: the preferred
+    perturbation (``NOISE_CONTROLS`` order), then the eps closest to the target's (ties to the
+    smaller)."""
+    controls = [c for c in by_condition if c is not None and c.kind == kind]
+    if not controls or not target.is_structural:
         return None
     reference = target.eps if target.eps is not None else 0.0
+    preference = NOISE_CONTROLS + SHUFFLED_CONTROLS
 
-    def distance(c: Condition) -> tuple[float, float]:
+    def order(c: Condition) -> tuple[int, float, float]:
         eps = c.eps if c.eps is not None else 0.0
-        return (abs(eps - reference), eps)
+        rank = preference.index(c.name) if c.name in preference else len(preference)
+        return (rank, abs(eps - reference), eps)
 
-    return min(noise, key=distance)
+    return min(controls, key=order)
 
 
 def _row(
@@ -221,33 +315,45 @@ def _row(
     by_condition: dict[Condition | None, dict[int, float]],
     target: Condition,
     scale: dict[str, set],
+    level: ChanceLevel | None = None,
+    score: str = "",
 ) -> Row | None:
     original = by_condition.get(None)
     if not original:
         return None
     seeds = tuple(sorted(original))
     values = [original[s] for s in seeds]
+    estimate = bootstrap_mean(values)
+    if level is not None and not level.applies_to(entry.config.get("metric_parameters") or {}):
+        level = None
+    below = chance.at_chance(estimate, level, ranges.higher_is_better(score.split(".", 1)[-1]))
     perturbed = drop = ratio = None
     if target in by_condition:
         other = [by_condition[target][s] for s in seeds]
         perturbed = bootstrap_mean(other)
         drop = bootstrap_drop(values, other)
-        ratio = bootstrap_ratio(values, other)
-    noise_condition = _noise_for(by_condition, target)
-    noise = None
-    if noise_condition is not None:
-        noise = bootstrap_mean([by_condition[noise_condition][s] for s in seeds])
+        ratio = None if below else bootstrap_ratio(values, other)
+    controls = {}
+    for kind in (NOISE_KIND, SHUFFLED_KIND):
+        condition = _control_for(by_condition, target, kind)
+        mean = None
+        if condition is not None:
+            mean = bootstrap_mean([by_condition[condition][s] for s in seeds])
+        controls[kind] = (condition, mean)
     return Row(
         entry=entry,
         seeds=seeds,
         steps=tuple(sorted(scale["steps"])),
         hardware=tuple(sorted(scale["hardware"])),
-        original=bootstrap_mean(values),
+        original=estimate,
         perturbed=perturbed,
-        noise=noise,
-        noise_condition=noise_condition,
+        noise=controls[NOISE_KIND][1],
+        noise_condition=controls[NOISE_KIND][0],
         drop=drop,
         ratio=ratio,
+        shuffled=controls[SHUFFLED_KIND][1],
+        shuffled_condition=controls[SHUFFLED_KIND][0],
+        at_chance=below,
     )
 
 
@@ -256,11 +362,13 @@ def _ranked(rows: list[Row], score: str) -> tuple[Row, ...]:
 
     def order(row: Row) -> tuple:
         if row.perturbed is None:
-            return (1, 0.0, 0.0, row.entry.label, row.entry.source)
+            return (2, 0.0, 0.0, row.entry.label, row.entry.source)
         ratio = row.ratio.mean if row.ratio is not None else float("-inf")
-        return (0, -sign * row.perturbed.mean, -ratio, row.entry.label, row.entry.source)
+        group = 1 if row.at_chance else 0
+        return (group, -sign * row.perturbed.mean, -ratio, row.entry.label, row.entry.source)
 
     ordered = sorted(rows, key=order)
+    ranked_ahead = sum(1 for row in ordered if row.perturbed is not None and not row.at_chance)
     ranked = []
     for row in ordered:
         rank = None
@@ -269,9 +377,10 @@ def _ranked(rows: list[Row], score: str) -> tuple[Row, ...]:
                 1
                 for other in ordered
                 if other.perturbed is not None
+                and other.at_chance == row.at_chance
                 and sign * other.perturbed.mean > sign * row.perturbed.mean
             )
-            rank = better + 1
+            rank = better + 1 + (ranked_ahead if row.at_chance else 0)
         ranked.append(_with_rank(row, rank))
     return tuple(ranked)
 

@@ -114,6 +114,8 @@ def _table(table: Table) -> dict[str, Any]:
         ]
         if table.show_noise:
             cells.append({"number": True, "text": fmt.noise_cell(row)})
+        if table.show_shuffled:
+            cells.append({"number": True, "text": fmt.shuffled_cell(row)})
         cells += [
             {"number": True, "text": fmt.estimate(row.drop)},
             {"number": True, "text": fmt.ratio(row)},

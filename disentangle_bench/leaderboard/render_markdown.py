@@ -80,6 +80,8 @@ def _table(table: Table) -> list[str]:
         ]
         if table.show_noise:
             cells.append(fmt.noise_cell(row))
+        if table.show_shuffled:
+            cells.append(fmt.shuffled_cell(row))
         cells += [
             fmt.estimate(row.drop),
             fmt.ratio(row),

@@ -536,14 +536,50 @@ def _perturbed(registry: Any, record: dict[str, Any], base: Any) -> Any:
         return _Unchecked(
             f"perturbation parameter(s) {', '.join(bad[:5])} are not plain values", problem=True
         )
+    accepted, derived = _constructor_split(entry.factory, parameters)
     try:
-        return entry.factory(**parameters).apply(base)
+        perturbation = entry.factory(**accepted)
+        reported = _reported_parameters(perturbation)
+        mismatched = sorted(
+            key for key in derived if reported.get(key, _MISSING) != parameters[key]
+        )
+        if mismatched:
+            return _Unchecked(
+                f"perturbation {record['name']!r}: recorded parameter(s) "
+                f"{', '.join(mismatched[:5])} are not what it reports for the others",
+                problem=True,
+            )
+        return perturbation.apply(base)
     except Exception as error:  # parameters the perturbation refuses
         return _Unchecked(
             f"perturbation {record['name']!r} cannot be applied with the recorded parameters: "
             f"{_first(error)}",
             problem=True,
         )
+
+
+def _constructor_split(
+    factory: Any, parameters: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """The recorded parameters the factory takes, and those it does not: values a perturbation
+    reports but derives (``matched_noise``'s ``match`` and ``noise_eps``), which must then equal
+    what the perturbation built from the others reports."""
+    try:
+        signature = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return dict(parameters), []
+    if any(p.kind is p.VAR_KEYWORD for p in signature.values()):
+        return dict(parameters), []
+    accepted = {key: value for key, value in parameters.items() if key in signature}
+    return accepted, sorted(key for key in parameters if key not in signature)
+
+
+def _reported_parameters(perturbation: Any) -> dict[str, Any]:
+    """The perturbation's ``parameters()`` as JSON values (as a run record holds them)."""
+    from disentangle_bench.pipeline.config import to_json_value
+
+    reporter = getattr(perturbation, "parameters", None)
+    return to_json_value(dict(reporter())) if callable(reporter) else {}
 
 
 _MISSING = object()

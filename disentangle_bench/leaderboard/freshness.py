@@ -1,0 +1,192 @@
+"""Whether a committed leaderboard entry still measures the code it names.
+
+A submission's runs may record the commit of the code that made them (``versions["commit"]``,
+see :data:`~disentangle_bench.leaderboard.aggregate.COMMIT_KEY`). An entry is *stale* when the
+code that decides its numbers changed between that commit and ``HEAD``: the files of
+:data:`MEASURED_PATHS` (models, perturbations, the trainer, the representation, batch sampling,
+MIG and its helpers, the test bed's runner) and the modules of every registered dataset its runs
+used (the factory's module and those of its base classes in this package, e.g.
+``data/blob.py``, ``data/procedural.py``, ``data/ground_truth.py``). The comparison is
+``git diff --quiet <commit> HEAD -- <paths>``: committed code only (a working tree's edits are
+not anyone's measurement yet). ``tests/test_leaderboard_freshness.py`` runs it on every file of
+``leaderboard/submissions/``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import subprocess
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from disentangle_bench.leaderboard.aggregate import COMMIT_KEY
+
+PACKAGE = "disentangle_bench"
+#: The paths (relative to the repository) whose code decides a test-bed entry's numbers.
+MEASURED_PATHS = (
+    "disentangle_bench/models",
+    "disentangle_bench/perturbations",
+    "disentangle_bench/pipeline/training.py",
+    "disentangle_bench/pipeline/representation.py",
+    "disentangle_bench/data/sampling.py",
+    "disentangle_bench/metrics/mig.py",
+    "disentangle_bench/metrics/utils.py",
+    "disentangle_bench/evidence/testbed.py",
+)
+#: What ``benchmarks/provenance.git_commit`` appends for a working tree with changes.
+UNCOMMITTED = "+uncommitted"
+#: A recorded commit must be a hexadecimal object name: nothing else reaches git's command line.
+COMMIT_PATTERN = re.compile(r"^[0-9a-f]{7,64}$")
+REGENERATE = (
+    "re-run the study on the current code (python benchmarks/testbed_study.py --out FRESH.jsonl, "
+    "or move benchmarks/results/testbed_study.jsonl away first: finished runs are skipped), then "
+    "regenerate the entries with python benchmarks/testbed_submissions.py"
+)
+
+
+class GitUnavailable(Exception):
+    """Not a git checkout, or git cannot be run here."""
+
+
+def git(root: Path, *args: str) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=False, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise GitUnavailable(f"git cannot be run: {error}") from None
+
+
+def repository_root(start: Path) -> Path:
+    """The work tree holding ``start``; :class:`GitUnavailable` when there is none."""
+    result = git(start, "rev-parse", "--show-toplevel")
+    if result.returncode != 0:
+        reason = result.stderr.strip().splitlines()[:1] or ["git rev-parse failed"]
+        raise GitUnavailable(f"{start} is not in a git checkout ({reason[0]})")
+    return Path(result.stdout.strip())
+
+
+def _checked(commit: str) -> str:
+    if not COMMIT_PATTERN.match(commit):
+        raise ValueError(f"{commit[:80]!r} is not a commit hash")
+    return commit
+
+
+def commit_known(root: Path, commit: str) -> bool:
+    """Whether ``commit`` names a commit of this repository (a shallow clone may lack it)."""
+    return git(root, "cat-file", "-e", f"{_checked(commit)}^{{commit}}").returncode == 0
+
+
+def changed_paths(root: Path, commit: str, paths: list[str]) -> list[str]:
+    """The files under ``paths`` that differ between ``commit`` and ``HEAD`` (empty: none)."""
+    _checked(commit)
+    quiet = git(root, "diff", "--quiet", commit, "HEAD", "--", *paths)
+    if quiet.returncode == 0:
+        return []
+    if quiet.returncode != 1:
+        raise GitUnavailable(f"git diff {commit} HEAD failed: {quiet.stderr.strip()}")
+    names = git(root, "diff", "--name-only", commit, "HEAD", "--", *paths)
+    return sorted(line for line in names.stdout.splitlines() if line.strip())
+
+
+def recorded_commits(submission: dict[str, Any]) -> dict[str, list[str]]:
+    """Recorded commit -> the run ids that name it ("" for runs that record none)."""
+    commits: dict[str, list[str]] = defaultdict(list)
+    for run in submission["runs"]:
+        commit = (run.get("versions") or {}).get(COMMIT_KEY, "")
+        commits[str(commit)].append(str(run["run_id"]))
+    return dict(commits)
+
+
+def dataset_paths(base: str, registry: Any = None) -> list[str]:
+    """The package modules of the registered dataset ``base``: its factory's and those of the
+    factory's base classes (``data/blob.py``, ``data/procedural.py``, ...)."""
+    if registry is None:
+        from disentangle_bench.registry import Registry
+
+        registry = Registry()
+    factory = registry.get("datasets", base).factory
+    classes = inspect.getmro(factory) if inspect.isclass(factory) else (factory,)
+    root = Path(__file__).resolve().parents[2]
+    paths = set()
+    for item in classes:
+        module = getattr(item, "__module__", "") or ""
+        if module.split(".")[0] != PACKAGE:
+            continue
+        source = inspect.getsourcefile(item)
+        if source is not None:
+            paths.add(Path(source).resolve().relative_to(root).as_posix())
+    return sorted(paths)
+
+
+def measured_paths(submission: dict[str, Any], registry: Any = None) -> list[str]:
+    """:data:`MEASURED_PATHS` and the modules of every dataset the submission's runs used."""
+    bases = sorted({run["dataset"]["base"] for run in submission["runs"]})
+    paths = set(MEASURED_PATHS)
+    for base in bases:
+        paths.update(dataset_paths(base, registry))
+    return sorted(paths)
+
+
+@dataclass(frozen=True)
+class Staleness:
+    """Why one committed entry no longer measures the code (or cannot be checked)."""
+
+    source: str
+    commit: str
+    runs: int
+    changed: tuple[str, ...] = ()
+    problem: str = ""
+
+    def message(self) -> str:
+        if self.problem:
+            return f"{self.source}: {self.problem}; {REGENERATE}"
+        shown = ", ".join(self.changed[:20]) + (" ..." if len(self.changed) > 20 else "")
+        return (
+            f"{self.source} ({self.runs} runs) measured commit {self.commit}, and the code that "
+            f"decides its numbers has changed since (git diff {self.commit[:12]} HEAD): {shown}; "
+            f"{REGENERATE}"
+        )
+
+
+def staleness(
+    submission: dict[str, Any], source: str, root: Path, registry: Any = None
+) -> tuple[list[Staleness], list[str]]:
+    """(why the entry is stale, commits this repository does not know) for one submission."""
+    found: list[Staleness] = []
+    unknown: list[str] = []
+    paths = measured_paths(submission, registry)
+    for commit, runs in sorted(recorded_commits(submission).items()):
+        if not commit:
+            found.append(
+                Staleness(source, commit, len(runs), problem=f"{len(runs)} runs record no commit")
+            )
+        elif commit.endswith(UNCOMMITTED) and COMMIT_PATTERN.match(commit[: -len(UNCOMMITTED)]):
+            found.append(
+                Staleness(
+                    source,
+                    commit,
+                    len(runs),
+                    problem=f"{len(runs)} runs were made from a working tree with uncommitted "
+                    f"changes ({commit}): no commit says which code made them",
+                )
+            )
+        elif not COMMIT_PATTERN.match(commit):
+            found.append(
+                Staleness(
+                    source,
+                    commit[:80],
+                    len(runs),
+                    problem=f"{len(runs)} runs record {commit[:80]!r}, not a commit hash",
+                )
+            )
+        elif not commit_known(root, commit):
+            unknown.append(commit)
+        else:
+            changed = changed_paths(root, commit, paths)
+            if changed:
+                found.append(Staleness(source, commit, len(runs), tuple(changed)))
+    return found, unknown
