@@ -41,8 +41,8 @@ UNCOMMITTED = "+uncommitted"
 #: A recorded commit must be a hexadecimal object name: nothing else reaches git's command line.
 COMMIT_PATTERN = re.compile(r"^[0-9a-f]{7,64}$")
 REGENERATE = (
-    "re-run the study on the current code (python benchmarks/testbed_study.py --out FRESH.jsonl, "
-    "or move benchmarks/results/testbed_study.jsonl away first: finished runs are skipped), then "
+    "re-run the study on the current code (move benchmarks/results/testbed_study.jsonl away "
+    "first: runs already in it are skipped; then python benchmarks/testbed_study.py), then "
     "regenerate the entries with python benchmarks/testbed_submissions.py"
 )
 
