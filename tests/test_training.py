@@ -227,6 +227,18 @@ def test_each_log_line_is_the_mean_of_the_steps_since_the_previous_line(tmp_path
     assert single[0]["loss"] != pytest.approx(single[1]["loss"], rel=1e-3)  # a real average
 
 
+def test_random_states_are_read_only_when_a_checkpoint_is_written(tmp_path, monkeypatch):
+    from disentangle_bench.pipeline import training
+
+    calls = []
+    original = training._random_states
+    monkeypatch.setattr(
+        training, "_random_states", lambda state: calls.append(1) or original(state)
+    )
+    train(new_model(), small_binary_dataset(), config(), run_dir=tmp_path, seed=0, device=CPU)
+    assert len(calls) == 4  # checkpoints at steps 3, 6, 9 and the last, 10; none per step
+
+
 def test_checkpoints_hold_only_tensors_and_plain_values(tmp_path):
     data = small_binary_dataset()
     train(new_model(), data, config(steps=3), run_dir=tmp_path, seed=0, device=CPU)
