@@ -137,7 +137,7 @@ def loss_terms(reference_model: torch.nn.Module, registry: Registry) -> list[dic
             rows.append(
                 {
                     "case": label,
-                    "beta": reference_hp.get("beta"),
+                    "beta": reference_hp["beta"] if reference == "beta_tc_vae" else None,
                     "kl": float(ours["kl"]),
                     **{f"reference_{k}": float(v) for k, v in ours.items()},
                     **{f"disent_{k}": float(v) for k, v in theirs.items()},
@@ -179,7 +179,7 @@ def markdown(trained, rows, steps: int, total_seconds: float) -> str:
         "The trained reference model's posterior, codes and logits on 64 observations; disent's "
         "loss code with `recon_loss='bce'`, `loss_reduction='mean_sum'` (the reference's "
         "reductions) against the reference formulas. KL is the same in both (summed over "
-        "latents).",
+        "latents); the last but two column is beta-TCVAE's expected difference.",
         "",
         "| case | KL | reference regulariser | disent regulariser | disent - reference | "
         "(beta - 1) KL | reference reconstruction | disent reconstruction |",
