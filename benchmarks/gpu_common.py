@@ -377,14 +377,18 @@ class ResidentGroup:
         """The K trained models (eval mode), in member order."""
         return self.batched.unstack()
 
-    def loss_curves(self) -> dict[str, Any]:
-        """The logged interval means, one list per term of ``[K values]`` per logged step."""
+    def loss_curves(self, max_points: int = 500) -> dict[str, Any]:
+        """The logged interval means, one list per term of ``[K values]`` per logged step, at
+        most ``max_points`` logged steps (evenly thinned, the last one kept), so that the file
+        stays within what the device tool brings back."""
         names = list(self.log[0][1]) if self.log else []
+        keep = np.unique(np.linspace(0, len(self.log) - 1, min(max_points, len(self.log))).round())
+        log = [self.log[int(i)] for i in keep] if self.log else []
         return {
             "members": [list(member) for member in self.members],
-            "steps": [step for step, _ in self.log],
+            "steps": [step for step, _ in log],
             "terms": {
-                name: [[float(f"{v:.6g}") for v in means[name]] for _, means in self.log]
+                name: [[float(f"{v:.6g}") for v in means[name]] for _, means in log]
                 for name in names
             },
         }
