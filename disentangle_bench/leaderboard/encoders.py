@@ -5,7 +5,8 @@ twins, :class:`~disentangle_bench.pipeline.encoders.Condition`) with the same me
 The entries become run records of the same shape as ``bench run``'s, then one submission
 (:func:`~disentangle_bench.leaderboard.submission.build_submission`), which passes every check
 of ``bench submit`` (fingerprints included) before it is written atomically to
-``BOARD/submissions/<name>.json``.
+``BOARD/submissions/<name>.json`` (``BOARD`` defaults to the current directory, as for
+``bench submit``).
 
 Two protocols, recorded in each config's ``training.protocol`` (so they never share a row):
 
@@ -128,7 +129,7 @@ def score_and_submit(
     model: dict[str, Any],
     name: str,
     metrics: Sequence[str],
-    board: str | Path = "leaderboard",
+    board: str | Path = ".",
     protocol: str = "fixed_encoder",
     evaluation_seed: int = 0,
     registry: Registry | None = None,

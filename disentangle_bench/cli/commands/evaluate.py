@@ -78,9 +78,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument(
         "--to",
-        default="leaderboard",
+        default=".",
         metavar="DIR",
-        help="leaderboard directory for --submit (default: leaderboard)",
+        help="with --submit, the file goes to DIR/submissions/ (default: ./submissions/, as "
+        "'bench submit' does; --to leaderboard adds it to the repository's leaderboard)",
     )
     evaluate.add_argument(
         "--overwrite", action="store_true", help="replace an existing submission of that name"
@@ -409,9 +410,10 @@ def _evaluate_encoder(args: argparse.Namespace) -> None:
     if args.submit is not None:
         path = write_submission(records, args.submit, args.to, overwrite=args.overwrite)
         bases = sorted({condition.base for condition in conditions})
+        print(f"wrote {path}: {len(records)} runs on {', '.join(bases)} and their twins")
         print(
-            f"wrote {path}: {len(records)} runs on {', '.join(bases)} and their twins; rebuild "
-            f"the leaderboard with: bench leaderboard build --dir {args.to}",
+            "to add it to a leaderboard, copy it into LEADERBOARD/submissions/ (or submit with "
+            "--to LEADERBOARD), then run: bench leaderboard build --dir LEADERBOARD",
             flush=True,
         )
 

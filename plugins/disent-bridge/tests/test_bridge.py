@@ -217,7 +217,7 @@ def test_readme_example_trains_in_disents_loop_and_submits(tmp_path, monkeypatch
     namespace: dict = {}
     exec(compile(_readme_block("Train in disent, submit to the leaderboard"), "README", "exec"),
          namespace)  # fmt: skip
-    path = tmp_path / "leaderboard" / "submissions" / "disent-beta-vae-on-the-oblique-twin.json"
+    path = tmp_path / "submissions" / "disent-beta-vae-on-the-oblique-twin.json"
     submission = load_submission(path)
     assert submission["method"]["model"] == "disent_betavae"
     assert submission["method"]["distribution"] == "disent"
@@ -273,3 +273,28 @@ def test_missing_disent_is_one_line(tmp_path):
     assert done.stderr.count("\n") == 1, done.stderr
     assert "cannot import disent" in done.stderr and "torch==2.14.1" in done.stderr
     assert not (tmp_path / "o" / "runs").exists()
+
+
+def test_main_readme_from_disent_example(tmp_path, monkeypatch):
+    """disentangle-bench's README, "From disent": its config and its two commands, with 12
+    training steps and a smaller mig.num_train so that the test stays short."""
+    text = (BRIDGE.parents[1] / "README.md").read_text()
+    section = text.split("### From disent\n", 1)[1].split("\n### ", 1)[0]
+    (config,) = re.findall(r"```gin\n(.*?)```", section, flags=re.S)
+    (commands,) = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "disent_betavae.gin").write_text(config)
+    quick = ["--bind", "train.steps = 12", "--bind", "mig.num_train = 300", "--device", "cpu"]
+    run, submit = (line.split() for line in commands.strip().splitlines())
+    assert run[:2] == ["bench", "run"] and submit[:2] == ["bench", "submit"]
+    assert main([*run[1:], *quick]) == 0
+    name = re.search(r'--name "([^"]+)"', commands).group(1)
+    assert main([*submit[1 : submit.index("--name")], "--name", name]) == 0
+    submission = load_submission(tmp_path / "submissions" / "disent-beta-vae.json")
+    assert submission["method"]["model"] == "disent_betavae"
+    assert submission["method"]["distribution"] == DISTRIBUTION.split()[0]
+    assert {run["dataset"]["condition"] for run in submission["runs"]} == {
+        "original",
+        "oblique",
+        "noise",
+    }

@@ -75,7 +75,7 @@ def score_and_submit(
     metrics: Sequence[str] = ("mig",),
     gin_files: Sequence[str | Path] = (),
     bindings: Sequence[str] = (),
-    board: str | Path = "leaderboard",
+    board: str | Path = ".",
     evaluation_seed: int = 0,
     steps: int = 0,
     training: dict[str, Any] | None = None,
@@ -93,7 +93,8 @@ def score_and_submit(
             that condition's data, or to a list of them, one per training seed (the
             ``trained_per_condition`` protocol, what ``bench run`` does). Every condition needs
             the same number of models.
-        name: the method's display name (also the file name, ``board/submissions/<name>.json``).
+        name: the method's display name (also the file name, ``board/submissions/<name>.json``;
+            ``board`` defaults to the current directory, as ``bench submit``'s ``--to``).
         dataset: a registered dataset; its twins are ``<dataset>+<perturbation>``.
         metrics: disentangle-bench metric names; their hyperparameters come from ``gin_files``
             and ``bindings`` (parsed when given, e.g. ``"mig.num_train = 1000"``) or the current
