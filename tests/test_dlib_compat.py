@@ -359,6 +359,14 @@ def test_representation_file_is_the_mean_on_nhwc_input(copy, tmp_path):
     (evaluation,) = json.loads((scored / "mig.json").read_text())["evaluations"]
     assert evaluation["scores"] == record["metrics"]["mig"]
     assert evaluation["source"]["input_layout"] == "NHWC"
+    # dataset.name other than "auto" names the data instead.
+    named = tmp_path / "named"
+    assert main(["evaluate", str(path), "--gin", mig, "--bind", "mig.num_train = 300",
+                 "--bind", "dataset.name = 'dsprites_small'", "--perturbation", "noise",
+                 "--out", str(named), "--device", "cpu"]) == 0  # fmt: skip
+    (evaluation,) = json.loads((named / "mig.json").read_text())["evaluations"]
+    assert evaluation["dataset"]["name"] == "dsprites_small+noise"
+    assert evaluation["scores"] != record["metrics"]["mig"]
 
 
 def _readme_block(heading: str) -> str:

@@ -141,6 +141,27 @@ def test_entry_point_gives_the_same_scores(encoder_file, encoder_module, tmp_pat
     assert evaluation["source"]["entry_point"] == "moments_encoder:Moments"
 
 
+def test_encoder_results_in_disentanglement_libs_layout(encoder_file, tmp_path):
+    out = tmp_path / "output"
+    argv = ["evaluate", str(encoder_file), "--dataset", "dsprites_small", "--perturbation", "noise"]
+    assert main([*argv, *SMALL, "--dlib-output", str(out), "--device", "cpu"]) == 0
+    (aggregate,) = out.glob("*/metrics/*/*/results/aggregate/evaluation.json")
+    assert aggregate.relative_to(out).parts[:4] == (
+        "moments-dsprites_small-noise",
+        "metrics",
+        "mean",
+        "mig",
+    )
+    values = json.loads(aggregate.read_text())
+    assert values["train_config.dataset.name"] == "'dsprites_small+noise'"
+    assert values["train_config.model.name"] == "'moments'"
+    assert values["postprocess_config.postprocess.postprocess_fn"] == "@mean_representation"
+    (evaluation,) = json.loads(
+        (encoder_file.with_name("moments.evaluations") / "mig.json").read_text()
+    )["evaluations"]
+    assert values["evaluation_results.discrete_mig"] == evaluation["scores"]["discrete_mig"]
+
+
 def test_plan_respects_names_limits_and_layout(encoder_file):
     registry = Registry()
     encoder = load_encoder(encoder_file)
