@@ -3,9 +3,10 @@
     python benchmarks/gpu_throughput.py [--device auto] [--seconds 60] [--models-at-once K]
         [--precision fp32|tf32|bf16] [--dataset dsprites|dsprites_small] [--out DIR] [--smoke]
 
-beta-VAE (the paper's dSprites hyperparameters, batch 64, Adam 1e-4) is trained in one process,
-each case for about ``--seconds`` / 4 seconds after a warm-up, so the ratios compare runs on the
-same machine at the same time:
+beta-VAE (the paper's dSprites hyperparameters, batch 64, Adam 1e-4) is trained in one process:
+after a warm-up the cases take turns, a few steps each per round, for ``--seconds`` in all, and
+each case's steps/s is its median over rounds, so the ratios compare runs on the same machine at
+the same time:
 
 - ``naive``: the loop as it was written before the device work: host sampling and conversion
   (NHWC to NCHW on the CPU, then a pageable copy), Adam neither fused nor capturable, every loss
@@ -170,23 +171,31 @@ def batched_step(
     return lambda: group.train(group.step + 1)
 
 
-def time_case(
-    step: Callable[[], None], device: torch.device, warmup: int, seconds: float, chunk: int
-) -> tuple[int, float]:
-    """(steps, seconds) of ``step`` run in chunks of ``chunk`` until ``seconds`` have passed,
-    after ``warmup`` steps; the device is synchronised around every chunk."""
-    for _ in range(warmup):
-        step()
-    synchronize(device)
-    done, started = 0, time.perf_counter()
-    while True:
-        for _ in range(chunk):
+def time_cases(
+    steps: dict[str, Callable[[], None]],
+    device: torch.device,
+    warmup: int,
+    seconds: float,
+    chunk: int,
+) -> dict[str, list[float]]:
+    """Per case, the steps/s of each round: every case runs ``chunk`` steps in turn, round after
+    round, until ``seconds`` have passed (at least one round), after ``warmup`` steps each; the
+    device is synchronised around every chunk. Taking turns spreads a changing load on the
+    machine over every case alike."""
+    for step in steps.values():
+        for _ in range(warmup):
             step()
-        synchronize(device)
-        done += chunk
-        elapsed = time.perf_counter() - started
-        if elapsed >= seconds:
-            return done, elapsed
+    synchronize(device)
+    rates: dict[str, list[float]] = {case: [] for case in steps}
+    started = time.perf_counter()
+    while not rates[next(iter(rates))] or time.perf_counter() - started < seconds:
+        for case, step in steps.items():
+            begun = time.perf_counter()
+            for _ in range(chunk):
+                step()
+            synchronize(device)
+            rates[case].append(chunk / (time.perf_counter() - begun))
+    return rates
 
 
 def measure(
@@ -205,32 +214,34 @@ def measure(
     mixed = set_precision(device, precision)
     k = models_at_once or (2 if smoke else 40 if device.type == "cuda" else 4)
     batch = batch_size or (8 if smoke else 64)
-    warmup, chunk = (1, 1) if smoke else (5, 10 if device.type == "cuda" else 1)
-    per_case = seconds / 4
+    warmup, chunk = (1, 1) if smoke else (5, 20 if device.type == "cuda" else 2)
     builders = {
         "naive": lambda: naive_step(data, device, batch),
         "single": lambda: single_step(data, resident, device, batch, mixed),
         "batched_device": lambda: batched_step(data, resident, device, batch, mixed, k, "device"),
         "batched_host": lambda: batched_step(data, resident, device, batch, mixed, k, "host"),
     }
+    rates = time_cases(
+        {case: build() for case, build in builders.items()}, device, warmup, seconds, chunk
+    )
     rows = []
-    for case, build in builders.items():
+    for case, per_round in rates.items():
         models = k if case.startswith("batched") else 1
-        steps, elapsed = time_case(build(), device, warmup, per_case, chunk)
-        rate = steps / elapsed
+        rate = float(np.median(per_round))
         rows.append(
             {
                 "case": case,
                 "models": models,
-                "steps": steps,
-                "seconds": round(elapsed, 3),
+                "rounds": len(per_round),
+                "steps": len(per_round) * chunk,
                 "steps_per_second": rate,
                 "model_steps_per_second": rate * models,
+                "steps_per_second_fastest_round": float(np.max(per_round)),
             }
         )
         log(
             f"throughput {case}: {models} model(s), {rate:.2f} steps/s, "
-            f"{rate * models:.1f} model-steps/s"
+            f"{rate * models:.1f} model-steps/s (median of {len(per_round)} rounds)"
         )
     naive = rows[0]["model_steps_per_second"]
     for row in rows:
@@ -251,7 +262,8 @@ def measure(
             "batch_size": batch,
             "models_at_once": k,
             "precision": precision,
-            "seconds_per_case": per_case,
+            "seconds": seconds,
+            "steps_per_round": chunk,
             "warmup_steps": warmup,
             "smoke": smoke,
         },
@@ -286,8 +298,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"{hw['load_average_1min']}); torch {hw['torch']}",
         "",
         f"{s['model']} on {s['dataset']}, batch {s['batch_size']}, {s['models_at_once']} models "
-        f"at once, precision {s['precision']}, about {s['seconds_per_case']:.1f} s per case after "
-        f"{s['warmup_steps']} warm-up steps",
+        f"at once, precision {s['precision']}; after {s['warmup_steps']} warm-up steps each, the "
+        f"cases take turns, {s['steps_per_round']} steps each per round, for {s['seconds']:g} s; "
+        "steps/s is the median over rounds",
         "",
         "| case | models | steps/s | model-steps/s | model-steps/s vs naive |",
         "|---|---:|---:|---:|---:|",
@@ -324,7 +337,7 @@ def write(report: dict[str, Any], out: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--seconds", type=float, default=60.0, help="for all four cases")
+    parser.add_argument("--seconds", type=float, default=60.0, help="for all four cases together")
     parser.add_argument("--models-at-once", type=int, default=None, help="40 on CUDA, 4 on CPU")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--precision", choices=("fp32", "tf32", "bf16"), default="tf32")

@@ -12,7 +12,9 @@ optimisers, logging, one checkpoint at the end) on ``--dataset`` (default ``dspr
 with the standard conv architecture and 10 latents. A few warm-up steps run first (allocations,
 cuDNN autotuning); steps/s is measured over the following ``--steps`` steps, final checkpoint
 included. Defaults: 2,000 steps on a GPU, 20 on a CPU. The results, with the date, the git
-commit and the hardware, go to ``benchmarks/results/train_check-<date>-<device>.{json,md}``.
+commit and the hardware, go to ``benchmarks/results/train_check-<date>-<device>.{json,md}``
+(``$OUT`` when it is set). It runs on the bare GPU image (no gin-config: ``gpu_common.py``); the
+commit comes from ``$DISENTANGLE_BENCH_COMMIT`` there (``.git`` does not travel).
 """
 
 from __future__ import annotations
@@ -31,13 +33,29 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from provenance import cpu_model, git_commit  # noqa: E402
+# gpu_common installs a stand-in for gin-config where it is absent (the bare GPU image): models
+# and datasets are built from their classes here, without the registry.
+from gpu_common import FACTORIES, resolve_commit  # noqa: E402
+from provenance import cpu_model  # noqa: E402
 
+from disentangle_bench.data.blob import Blob  # noqa: E402
+from disentangle_bench.data.dsprites import (  # noqa: E402
+    ProceduralDSprites,
+    ProceduralDSpritesSmall,
+)
+from disentangle_bench.data.shapes3d import ProceduralShapes3DSmall  # noqa: E402
 from disentangle_bench.models.plugin import BUILTIN  # noqa: E402
 from disentangle_bench.pipeline.training import TrainingConfig, train  # noqa: E402
-from disentangle_bench.registry import Registry  # noqa: E402
 from disentangle_bench.util.device import describe_device, resolve_device  # noqa: E402
+
+DATASETS = {
+    "dsprites_small": ProceduralDSpritesSmall,
+    "dsprites": ProceduralDSprites,
+    "shapes3d_small": ProceduralShapes3DSmall,
+    "blob": Blob,
+}
 
 
 def hardware(device: torch.device) -> dict:
@@ -58,9 +76,9 @@ def hardware(device: torch.device) -> dict:
     return info
 
 
-def check_model(name, registry, data, device, args) -> dict:
+def check_model(name, data, device, args) -> dict:
     torch.manual_seed(0)
-    model = registry.build("models", name, observation_shape=tuple(data.observation_shape))
+    model = FACTORIES[name](observation_shape=tuple(data.observation_shape))
     common = dict(
         batch_size=args.batch_size,
         learning_rate=1e-4,
@@ -139,10 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=None, help="20 on a GPU, 3 on a CPU")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--models", default=",".join(cls.name for cls in BUILTIN))
-    parser.add_argument("--dataset", default="dsprites_small")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="dsprites_small")
     parser.add_argument("--mixed-precision", choices=["bf16", "fp16"], default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument(
+        "--out", default=os.environ.get("OUT") or str(ROOT / "benchmarks" / "results")
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -153,18 +173,17 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     machine = hardware(device)  # before the work, so the load average is other processes'
-    registry = Registry(autoload=False)
-    data = registry.build("datasets", args.dataset)
+    data = DATASETS[args.dataset]()
     rows = []
     for name in [n.strip() for n in args.models.split(",") if n.strip()]:
-        row = check_model(name, registry, data, device, args)
+        row = check_model(name, data, device, args)
         rows.append(row)
         losses = " ".join(f"{k}={v:.4g}" for k, v in row["final_losses"].items())
         print(f"{name:13s} {row['steps_per_second']:8.1f} steps/s | {losses}", flush=True)
     now = datetime.datetime.now(datetime.timezone.utc)
     report = {
         "date": now.isoformat(timespec="seconds"),
-        "commit": git_commit(),
+        "commit": resolve_commit(),
         "hardware": machine,
         "settings": {
             "dataset": args.dataset,

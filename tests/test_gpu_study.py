@@ -335,3 +335,21 @@ def test_loss_curves_are_thinned_to_what_comes_back():
     assert thinned["steps"] == [1, 3, 5]
     expected = [group.log[i][1]["loss"] for i in (0, 2, 4)]  # written to 6 significant digits
     np.testing.assert_allclose(thinned["terms"]["loss"], expected, rtol=1e-5)
+
+
+def test_gpu_train_check_runs_on_the_bare_image(tmp_path):
+    env = _bare_environment(tmp_path)
+    env["PYTHON"] = sys.executable
+    out = tmp_path / "out"
+    command = [
+        str(ROOT / "benchmarks" / "gpu_train_check.sh"),
+        *("--device", "cpu", "--steps", "1", "--warmup", "1", "--models", "ae"),
+        *("--threads", "1", "--out", str(out)),
+    ]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (written,) = out.glob("train_check-*-cpu.json")
+    report = json.loads(written.read_text())
+    assert report["commit"] == "0123abc+test"
+    assert [row["model"] for row in report["models"]] == ["ae"]
+    assert report["models"][0]["steps"] == 1 and report["models"][0]["steps_per_second"] > 0
