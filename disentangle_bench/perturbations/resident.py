@@ -7,9 +7,9 @@ chunk, from the resident base, with the same float32 operations as
 (``clip(clean + eps * field)``), so the values are the host twin's bit for bit:
 
 - ``oblique`` and ``oblique_shuffled`` (:class:`~.oblique.ObliqueStripes`): the pattern depends on
-  the configuration only through its phase ``theta(w)``, which takes few values on a grid (259 on
-  dSprites); the perturbation's own ``pattern`` is evaluated once per distinct phase on the host
-  and looked up per configuration;
+  the configuration only through its phase ``theta(w)``, which takes few values on a grid; the
+  perturbation's own ``pattern`` is evaluated once per distinct phase on the host and looked up
+  per configuration;
 - ``noise`` and ``matched_noise`` (:class:`~.noise.MatchedNoise`): the counter-based uniform noise
   of :mod:`~.counter_noise` in int64 torch arithmetic (:func:`uniform_per_item`), equal to the
   numpy version.
