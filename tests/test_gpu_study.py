@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -353,3 +354,32 @@ def test_gpu_train_check_runs_on_the_bare_image(tmp_path):
     assert report["commit"] == "0123abc+test"
     assert [row["model"] for row in report["models"]] == ["ae"]
     assert report["models"][0]["steps"] == 1 and report["models"][0]["steps_per_second"] > 0
+
+
+@pytest.mark.parametrize("model", ["beta_vae", "pcl"])
+def test_resident_group_trains_exactly_what_train_batched_trains(model):
+    """Host-drawn factors on resident data: the batched trainer's models, bit for bit."""
+    import torch
+
+    from disentangle_bench.data.blob import Blob
+    from disentangle_bench.data.resident import ResidentData
+    from disentangle_bench.pipeline.batched import train_batched
+    from disentangle_bench.pipeline.training import TrainingConfig
+
+    cpu, data = torch.device("cpu"), Blob()
+    hyperparameters = {"num_latent": 3, "architecture": "mlp"}
+    config = TrainingConfig(steps=3, batch_size=8, learning_rate=1e-3, log_every=1)
+    registry = SimpleNamespace(  # the registry's lookup, without building the registry
+        get=lambda kind, name: SimpleNamespace(factory=gpu_common.FACTORIES[name])
+    )
+    expected = train_batched(
+        model, hyperparameters, data, [0, 1], config, cpu, progress=False, registry=registry
+    )
+    residents = {"original": ResidentData.build(data, cpu)}
+    group = gpu_common.ResidentGroup(
+        model, hyperparameters, [("original", 0), ("original", 1)], residents, config, cpu
+    )
+    group.train(3)
+    for got, want in zip(group.models(), expected, strict=True):
+        for (name, a), (_, b) in zip(got.named_parameters(), want.named_parameters(), strict=True):
+            assert torch.equal(a, b), name
