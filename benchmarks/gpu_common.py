@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 import types
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -341,18 +341,37 @@ class ResidentGroup:
         stacked = parts[0] if len(parts) == 1 else torch.cat(parts)
         return stacked if len(parts) == 1 else stacked[self.restore]
 
-    def train(self, steps: int, stop_at: float | None = None) -> int:
+    def train(
+        self,
+        steps: int,
+        stop_at: float | None = None,
+        progress: Callable[[str], None] | None = None,
+        every: float = 20.0,
+    ) -> int:
         """Train up to step ``steps`` (counted from the start), stopping at a log interval once
         ``time.monotonic()`` passes ``stop_at``; returns the step reached. The loss terms are
-        logged every ``config.log_every`` steps (:meth:`flush` logs a shorter last interval)."""
-        started = time.monotonic()
+        logged every ``config.log_every`` steps (:meth:`flush` logs a shorter last interval);
+        ``progress`` gets a line with the rate, the ETA and the mean loss at most every
+        ``every`` seconds."""
+        started = last = time.monotonic()
+        first = self.step
         while self.step < steps:
             terms = self.batched.step(self.batch(), self.step)
             self.sums.add(terms, self.name)
             self.step += 1
             if self.step % self.config.log_every == 0:
                 self.flush()
-                if stop_at is not None and time.monotonic() > stop_at:
+                now = time.monotonic()
+                if progress is not None and now - last >= every:
+                    last = now
+                    rate = (self.step - first) / (now - started)
+                    loss = float(np.mean(self.log[-1][1].get("loss", [float("nan")])))
+                    progress(
+                        f"train {self.name} x{len(self)}: step {self.step}/{steps}, "
+                        f"{rate:.1f} steps/s, ETA {(steps - self.step) / rate:.0f} s, "
+                        f"mean loss {loss:.4g}"
+                    )
+                if stop_at is not None and now > stop_at:
                     break
         self.seconds += time.monotonic() - started
         return self.step

@@ -645,7 +645,9 @@ def _study(args, settings, device, out, log, report, timeline, started, stop_at)
     for position, (name, group) in enumerate(groups.items()):
         # Stop in time to evaluate this group and every later one (and run the test bed).
         later = sum(len(groups[n]) for n in names[position:])
-        group.train(plan["steps"], stop_at=stop_at - per_model * later - later_testbed - 5.0)
+        group.train(
+            plan["steps"], stop_at=stop_at - per_model * later - later_testbed - 5.0, progress=log
+        )
         group.flush()
         synchronize(device)
         log(
@@ -671,7 +673,7 @@ def _study(args, settings, device, out, log, report, timeline, started, stop_at)
             "testbed", {"runs": [], "hyperparameters": testbed.MODELS, "eps": 0.1}
         )
         for name, group in tb_groups.items():
-            group.train(settings["testbed_steps"], stop_at=stop_at - 5.0)
+            group.train(settings["testbed_steps"], stop_at=stop_at - 5.0, progress=log)
             group.flush()
             section["runs"] += evaluate(group, tb_residents, tb_factors, phase)
             report.losses[f"testbed/{name}"] = group.loss_curves()

@@ -330,7 +330,10 @@ def test_loss_curves_are_thinned_to_what_comes_back():
         cpu,
         sampling="device",
     )
-    assert group.train(5) == 5
+    lines: list[str] = []
+    assert group.train(5, progress=lines.append, every=0.0) == 5
+    assert len(lines) == 5 and lines[-1].startswith("train beta_vae x1: step 5/5, ")
+    assert "steps/s, ETA 0 s, mean loss " in lines[-1]
     assert group.loss_curves()["steps"] == [1, 2, 3, 4, 5]
     thinned = group.loss_curves(max_points=3)
     assert thinned["steps"] == [1, 3, 5]
