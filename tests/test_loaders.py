@@ -255,7 +255,9 @@ def test_a_broken_metadata_pickle_is_never_read(tmp_path):
 def test_dsprites_layout_round_trip(tmp_path):
     small = ProceduralDSpritesSmall()
     target = export_dlib(small, tmp_path, name="dsprites_small")
-    assert target == tmp_path / DSPRITES_FILE
+    # not the full grid: a name of its own, which disentanglement_lib never opens by mistake
+    assert target == tmp_path / "dsprites" / "dsprites_ndarray_co1sh3sc3or4x8y8_64x64.npz"
+    assert not (tmp_path / DSPRITES_FILE).exists()
     with np.load(target, allow_pickle=True, encoding="latin1") as archive:
         assert archive["imgs"].dtype == np.uint8 and archive["imgs"].shape == (2304, 64, 64)
         assert archive["latents_classes"].shape == (2304, 6)
@@ -310,8 +312,8 @@ def test_layout_checks(tmp_path):
 def test_cli_export_and_build(tmp_path, capsys):
     out = tmp_path / "dlib"
     assert main(["datasets", "export", "dsprites_small", "--to", str(out), "--format", "dlib"]) == 0
-    assert "DISENTANGLEMENT_LIB_DATA" in capsys.readouterr().out
-    path = out / DSPRITES_FILE
+    assert "not disentanglement_lib's full one" in capsys.readouterr().out
+    path = out / "dsprites" / "dsprites_ndarray_co1sh3sc3or4x8y8_64x64.npz"
     binding = f"dsprites_full.path = '{path}'"
     assert main(["datasets", "build", "dsprites_full", "--bind", binding]) == 0
     printed = capsys.readouterr().out

@@ -15,8 +15,21 @@ Layouts, written under ``DIR`` at disentanglement_lib's relative paths (so that
 - ``shapes3d_npz``: the same arrays in disentanglement_lib's
   ``DIR/3dshapes/look-at-object-room_floor-hueXwall-hueXobj-hueXobj-sizeXobj-shapeXview-azi.npz``.
 
+The file names are disentanglement_lib's only for its full grids (dSprites' factor sizes
+(3, 6, 40, 32, 32), 3dshapes' (10, 10, 10, 8, 4, 15)): its loaders take the factor sizes from
+the file name they look for, not from the file, and would misread any other grid. Another grid
+is written under a name that spells its own sizes, which disentanglement_lib never opens by
+mistake (``dsprites/dsprites_ndarray_co1sh3sc3or4x8y8_64x64.npz`` for ``dsprites_small``,
+``3dshapes/3dshapes_2x2x2x2x2x15.h5``); this project's loaders read it with ``path`` set.
+
+``auto`` chooses ``shapes3d_h5``, disentanglement_lib's own file, for RGB data; without h5py the
+export is refused (name ``--layout shapes3d_npz`` to write the npz instead), never silently
+switched.
+
 Rows are in canonical factor order. ``DIR/disentangle_bench.json`` records the provenance (as in
-the Hugging Face export). Each file is written under a temporary name and renamed when complete.
+the Hugging Face export). Each file is written under a temporary name
+(``.NAME.tmp-<host>-<pid>-<hex>``) and renamed when complete; one left by a killed export is
+removed by the next export into the same folder.
 """
 
 from __future__ import annotations
@@ -24,7 +37,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -34,11 +46,15 @@ import numpy as np
 from disentangle_bench.data.ground_truth import GroundTruthData, fingerprint_header
 from disentangle_bench.data.hub import METADATA_FILE, describe, uint8_chunks, value_grid_of
 from disentangle_bench.data.loaders import DSPRITES_FILE, SHAPES3D_FILES
+from disentangle_bench.data.storage import remove_stale_temporaries, temporary_path
 from disentangle_bench.util.errors import DataError
 from disentangle_bench.util.progress import Progress
 
 LAYOUTS = ("auto", "dsprites_npz", "shapes3d_h5", "shapes3d_npz")
 DSPRITES_LATENT_NAMES = ("color", "shape", "scale", "orientation", "posX", "posY")
+#: The grids disentanglement_lib's loaders assume for the files they open by name.
+DSPRITES_FULL_SIZES = (3, 6, 40, 32, 32)
+SHAPES3D_FULL_SIZES = (10, 10, 10, 8, 4, 15)
 
 
 def choose_layout(data: GroundTruthData, layout: str) -> str:
@@ -48,16 +64,47 @@ def choose_layout(data: GroundTruthData, layout: str) -> str:
         return layout
     if data.observation_shape[2] == 1:
         return "dsprites_npz"
-    try:
-        import h5py  # noqa: F401
-    except ImportError:
-        return "shapes3d_npz"
     return "shapes3d_h5"
+
+
+def _require_h5py() -> Any:
+    """The h5py module; refuses the layout (one line) where it is not installed."""
+    try:
+        import h5py
+    except ImportError:
+        raise DataError(
+            "the shapes3d_h5 layout (the default for RGB data: disentanglement_lib's "
+            "3dshapes.h5) needs h5py: pip install 'disentangle-bench[h5]', or pass --layout "
+            "shapes3d_npz for its npz file"
+        ) from None
+    return h5py
+
+
+def target_file(data: GroundTruthData, layout: str) -> str:
+    """The file a layout writes, relative to ``DIR``: disentanglement_lib's own name for its
+    full grid, else a name that spells this grid's factor sizes."""
+    sizes = tuple(int(s) for s in data.factors_num_values)
+    if layout == "dsprites_npz":
+        if sizes == DSPRITES_FULL_SIZES or len(sizes) != 5:
+            return DSPRITES_FILE
+        shape, scale, orientation, x, y = sizes
+        return f"dsprites/dsprites_ndarray_co1sh{shape}sc{scale}or{orientation}x{x}y{y}_64x64.npz"
+    full = sizes == SHAPES3D_FULL_SIZES
+    grid = "x".join(str(s) for s in sizes)
+    if layout == "shapes3d_h5":
+        return SHAPES3D_FILES[0] if full else f"3dshapes/3dshapes_{grid}.h5"
+    return SHAPES3D_FILES[2] if full else f"3dshapes/3dshapes_{grid}.npz"
+
+
+def is_full_grid(data: GroundTruthData, layout: str) -> bool:
+    """Whether the layout's file is the one disentanglement_lib opens (its full grid)."""
+    return target_file(data, layout) in (DSPRITES_FILE, SHAPES3D_FILES[0], SHAPES3D_FILES[2])
 
 
 def _temporary(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    return path.parent / f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    remove_stale_temporaries(path.parent)  # left by a killed export
+    return temporary_path(path, "tmp")
 
 
 def _write_npy_header(handle: Any, shape: tuple[int, ...], dtype: np.dtype) -> None:
@@ -81,15 +128,19 @@ def export_dlib(
     overwrite: bool = False,
     chunk_size: int = 8192,
 ) -> Path:
-    """Write ``data`` in a disentanglement_lib layout under ``out_dir``; returns the file."""
+    """Write ``data`` in a disentanglement_lib layout under ``out_dir``; returns the file
+    (:func:`target_file`: disentanglement_lib's name only for its full grid)."""
     layout = choose_layout(data, layout)
-    out = Path(out_dir)
     if layout == "dsprites_npz":
-        target = out / DSPRITES_FILE
-    elif layout == "shapes3d_h5":
-        target = out / SHAPES3D_FILES[0]
+        _check_dsprites(data)
     else:
-        target = out / SHAPES3D_FILES[2]
+        _check_rgb(data, layout)
+        if layout == "shapes3d_h5":
+            _require_h5py()
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--to {out} is a file, not a directory")
+    target = out / target_file(data, layout)
     if target.exists() and not overwrite:
         raise DataError(f"{target} exists; choose another directory or pass --overwrite")
     metadata = describe(data, name, parameters=parameters, seed=seed)
@@ -113,8 +164,12 @@ def export_dlib(
         temporary.unlink(missing_ok=True)
         raise
     record = _temporary(out / METADATA_FILE)
-    record.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(record, out / METADATA_FILE)
+    try:
+        record.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(record, out / METADATA_FILE)
+    except BaseException:
+        record.unlink(missing_ok=True)
+        raise
     return target
 
 
@@ -125,13 +180,17 @@ def _labels(data: GroundTruthData) -> tuple[np.ndarray, np.ndarray]:
     return factors, values
 
 
-def _write_dsprites(data, path, chunks, content, progress, metadata) -> None:
+def _check_dsprites(data: GroundTruthData) -> None:
     if data.observation_shape[2] != 1 or data.num_factors != 5:
         raise DataError(
             "the dsprites_npz layout needs a 1-channel dataset with 5 factors (shape, scale, "
             f"orientation, x, y); this one has shape {tuple(data.observation_shape)} and "
             f"{data.num_factors} factors: use --layout shapes3d_h5 or shapes3d_npz"
         )
+
+
+def _write_dsprites(data, path, chunks, content, progress, metadata) -> None:
+    _check_dsprites(data)
     binary = bool(getattr(_base(data), "binary", False)) and not hasattr(data, "perturbation")
     factors, values = _labels(data)
     total = data.num_configurations
@@ -184,13 +243,7 @@ def _check_rgb(data: GroundTruthData, layout: str) -> None:
 
 def _write_shapes3d_h5(data, path, chunks, content, progress) -> None:
     _check_rgb(data, "shapes3d_h5")
-    try:
-        import h5py
-    except ImportError:
-        raise DataError(
-            "the shapes3d_h5 layout needs h5py (pip install 'disentangle-bench[h5]'); or use "
-            "--layout shapes3d_npz"
-        ) from None
+    h5py = _require_h5py()
     _, labels = _labels(data)
     total = data.num_configurations
     with h5py.File(path, "w") as handle:

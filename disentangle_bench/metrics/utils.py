@@ -9,11 +9,15 @@ reference, every array here is samples first: codes are (N, D) and factors (N, F
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import numbers
+import sys
+import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import gin
 import numpy as np
@@ -22,6 +26,7 @@ from sklearn.metrics import mutual_info_score
 from threadpoolctl import threadpool_limits
 
 from disentangle_bench.data.ground_truth import GroundTruthData
+from disentangle_bench.util.progress import Progress, format_duration
 
 RepresentationFunction = Callable[[np.ndarray], np.ndarray]
 Discretizer = Callable[[np.ndarray, int], np.ndarray]
@@ -41,6 +46,7 @@ __all__ = [
     "logistic_regression_cv",
     "make_discretizer",
     "make_predictor_fn",
+    "metric_progress",
     "normalize_data",
     "obtain_representation",
     "seeded_global_generator",
@@ -238,6 +244,95 @@ def _check_tie_breaking(value: object) -> str:
     return str(value)
 
 
+# --- progress of a long evaluation ---------------------------------------------------------
+
+#: Seconds a metric runs before its first progress line (and between lines).
+PROGRESS_INTERVAL = 5.0
+
+
+class _Evaluation:
+    """One metric evaluation that prints progress: its label, stream and last line's time."""
+
+    def __init__(self, label: str, stream: TextIO, interval: float) -> None:
+        self.label = label
+        self.stream = stream
+        self.interval = interval
+        self.started = time.monotonic()
+        self.last_line = self.started
+        self.sampling = False  # a sampling loop is running: it prints its own lines
+        self.lock = threading.Lock()
+
+    def print(self, line: Callable[[], str], *, force: bool = False) -> bool:
+        """Print ``line()`` if ``interval`` s passed since the last line (or ``force``)."""
+        with self.lock:
+            now = time.monotonic()
+            if not force and now - self.last_line < self.interval:
+                return False
+            self.last_line = now
+            print(line(), file=self.stream, flush=True)
+            return True
+
+    def heartbeat(self, stop: threading.Event) -> None:
+        """Between the sampling loops' lines (model fitting, a plugin's own loop): elapsed."""
+        while not stop.wait(self.interval / 4):
+            if not self.sampling:
+                self.print(self._elapsed_line)
+
+    def _elapsed_line(self) -> str:
+        elapsed = format_duration(time.monotonic() - self.started)
+        return f"{self.label}: still scoring, {elapsed} so far"
+
+
+_ACTIVE: contextvars.ContextVar[_Evaluation | None] = contextvars.ContextVar(
+    "metric_progress", default=None
+)
+
+
+@contextlib.contextmanager
+def metric_progress(
+    label: str, *, stream: TextIO | None = None, interval: float = PROGRESS_INTERVAL
+) -> Iterator[None]:
+    """Periodic lines while a metric runs inside the block, once it has run ``interval`` s.
+
+    The sampling loops (:func:`generate_batch_factor_code`, :func:`obtain_representation`)
+    print ``label: codes done/total (pct) rate points/s ETA ...``; in between (a classifier
+    being fitted, a plugin's own loop) a line says how long the metric has run. A metric that
+    finishes within ``interval`` prints nothing. Outside such a block nothing is printed.
+    """
+    evaluation = _Evaluation(label, stream if stream is not None else sys.stderr, interval)
+    token = _ACTIVE.set(evaluation)
+    stop = threading.Event()
+    thread = threading.Thread(target=evaluation.heartbeat, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        _ACTIVE.reset(token)
+
+
+class _SamplingProgress:
+    """Progress lines of one sampling loop inside :func:`metric_progress` (else silent)."""
+
+    def __init__(self, total: int, what: str) -> None:
+        self.evaluation = _ACTIVE.get()
+        self.progress = None
+        self.shown = False
+        if self.evaluation is not None:
+            label = f"{self.evaluation.label}: {what}"
+            self.progress = Progress(total, label, unit="points", stream=self.evaluation.stream)
+
+    def update(self, done: int) -> None:
+        if self.evaluation is None or self.progress is None:
+            return
+        progress = self.progress
+        finished = done >= progress.total
+        self.evaluation.sampling = not finished
+        if self.evaluation.print(lambda: progress.line(done), force=finished and self.shown):
+            self.shown = True
+
+
 def generate_batch_factor_code(
     ground_truth_data: GroundTruthData,
     representation_function: RepresentationFunction,
@@ -261,6 +356,7 @@ def generate_batch_factor_code(
     factors: list[np.ndarray] = []
     done = 0
     num_dims = None
+    progress = _SamplingProgress(num_points, "codes")
     while done < num_points:
         n = min(num_points - done, batch_size)
         batch_factors, batch_observations = ground_truth_data.sample(n, random_state)
@@ -269,6 +365,7 @@ def generate_batch_factor_code(
         codes.append(batch_codes)
         factors.append(np.asarray(batch_factors))
         done += n
+        progress.update(done)
     return np.concatenate(codes, axis=0), np.concatenate(factors, axis=0)
 
 
@@ -364,12 +461,14 @@ def obtain_representation(
     batch_size = _check_positive_int(batch_size, "batch_size")
     codes = []
     num_dims = None
+    progress = _SamplingProgress(len(observations), "codes")
     for start in range(0, len(observations), batch_size):
         batch = _represent(
             representation_function, observations[start : start + batch_size], num_dims
         )
         num_dims = batch.shape[1]
         codes.append(batch)
+        progress.update(start + len(batch))
     return np.concatenate(codes, axis=0)
 
 

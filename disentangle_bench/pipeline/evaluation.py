@@ -11,11 +11,14 @@ A target is one of
 - a TorchScript file (``torch.jit.save`` of an encoder taking float32 images in [0, 1]): then a
   dataset (and optionally a perturbation) must be named.
 
-Metric hyperparameters come from the metric defaults, ``--gin`` files and ``--bind`` bindings,
-not from the run's config. disentanglement_lib's metric gin files work unchanged:
-``evaluation.evaluation_fn = @dci`` names the metric (added to ``--metric``),
-``evaluation.random_seed`` is the seed (``--seed`` overrides it), ``dataset.name`` is ignored
-(the dataset is the run's).
+Metric hyperparameters of a run come from the run's operative config (the bindings it was
+scored with, ``operative_config.gin``), then ``--gin`` files and ``--bind`` bindings on top;
+with ``metric_defaults`` (``--metric-defaults``) from the metrics' defaults and the gin files and
+bindings only. Which one was used is printed and recorded (``settings``). A TorchScript encoder
+has no run: its metrics take their defaults, ``--gin`` and ``--bind``. disentanglement_lib's
+metric gin files work unchanged: ``evaluation.evaluation_fn = @dci`` names the metric (added to
+``--metric``), ``evaluation.random_seed`` is the seed (``--seed`` overrides it),
+``dataset.name`` is ignored (the dataset is the run's).
 
 Results go to ``<run dir>/evaluations/<metric>.json`` (``<file stem>.evaluations/<metric>.json``
 beside a TorchScript file, or ``<--out>/<metric>.json``); each file holds a list of evaluations,
@@ -26,9 +29,11 @@ variant, the operative gin config, versions, device and wall time.
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 import time
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,9 +42,9 @@ from typing import Any, TextIO
 
 import gin
 import numpy as np
-import torch
 
 from disentangle_bench.metrics import FAST_VARIANTS
+from disentangle_bench.metrics.utils import metric_progress
 from disentangle_bench.pipeline.config import effective_parameters, one_line, parse_gin
 from disentangle_bench.pipeline.record import (
     RUN_RECORD_FILE,
@@ -53,17 +58,27 @@ from disentangle_bench.pipeline.representation import (
     TorchRepresentation,
     load_torchscript,
 )
-from disentangle_bench.pipeline.training import CHECKPOINT_FILE
+from disentangle_bench.pipeline.training import CHECKPOINT_FILE, load_checkpoint_file
 from disentangle_bench.registry import Registry
-from disentangle_bench.registry.contract import KINDS
+from disentangle_bench.registry.contract import KINDS, check_scores
 from disentangle_bench.util.device import describe_device, resolve_device
-from disentangle_bench.util.errors import BenchError, ConfigError, DataError
+from disentangle_bench.util.errors import (
+    BenchError,
+    ConfigError,
+    DataError,
+    PluginError,
+    UnknownPluginError,
+)
 from disentangle_bench.util.files import atomic_write_json
+from disentangle_bench.util.gin_errors import first_line, without_gin_context
 
 EVALUATIONS_DIR = "evaluations"
 EVALUATION_FORMAT = 1
 #: Configurables of disentanglement_lib's evaluation gin files that have no meaning here.
 IGNORED_CONFIGURABLES = ("dataset",)
+#: Where a run's metric settings come from (the ``settings.source`` of an evaluation record).
+FROM_RUN = "run operative config"
+FROM_DEFAULTS = "metric defaults"
 
 
 class EvaluationError(BenchError):
@@ -91,10 +106,31 @@ class Target:
     record: RunRecord | None = None
 
 
-def parse_evaluation_gin(files: Sequence[str | Path], bindings: Sequence[str]) -> str:
+def parse_evaluation_gin(
+    files: Sequence[str | Path], bindings: Sequence[str], *, base: str | None = None
+) -> str:
     """:func:`~disentangle_bench.pipeline.config.parse_gin` with disentanglement_lib's
-    ``dataset.*`` bindings skipped."""
-    return parse_gin(files, bindings, skip_unknown=IGNORED_CONFIGURABLES)
+    ``dataset.*`` bindings skipped; ``base`` (a run's operative config) is parsed first."""
+    return parse_gin(files, bindings, skip_unknown=IGNORED_CONFIGURABLES, base=base)
+
+
+def check_metric_names(names: Sequence[str], registry: Registry) -> None:
+    """Each name a registered metric; an unknown one is one line with the closest names (also
+    for a result key such as ``discrete_mig`` or a different case), else every metric."""
+    known = registry.names("metrics")
+    for name in names:
+        if name in known:
+            continue
+        lowered = name.lower()
+        close = [k for k in known if k == lowered]
+        close += [k for k in known if k not in close and (k in lowered or lowered in k)]
+        close += [
+            k for k in difflib.get_close_matches(lowered, known, n=3, cutoff=0.5) if k not in close
+        ]
+        if close:
+            options = " or ".join(repr(k) for k in close[:3])
+            raise UnknownPluginError(f"unknown metric {name!r}; did you mean {options}?")
+        raise UnknownPluginError(f"unknown metric {name!r}; installed metrics: {', '.join(known)}")
 
 
 def metrics_to_run(metrics: Sequence[str], registry: Registry) -> tuple[list[str], int | None]:
@@ -114,8 +150,7 @@ def metrics_to_run(metrics: Sequence[str], registry: Registry) -> tuple[list[str
         )
     if len(set(names)) != len(names):
         raise ConfigError(f"a metric is named twice: {names}")
-    for name in names:
-        registry.get("metrics", name)
+    check_metric_names(names, registry)
     return names, random_seed
 
 
@@ -205,10 +240,17 @@ def run_model(record: RunRecord, run_dir: Path, data: Any, registry: Registry, d
     checkpoint = run_dir / CHECKPOINT_FILE
     if not checkpoint.is_file():
         raise DataError(f"{checkpoint} is missing: the run's weights cannot be loaded")
+    if not zipfile.is_zipfile(checkpoint):  # torch.save writes a zip archive
+        raise DataError(
+            f"cannot load the model from {checkpoint}: not a checkpoint (no torch.save archive)"
+        )
+    try:  # weights_only: tensors and plain values, nothing that could run code
+        payload = load_checkpoint_file(checkpoint, device)
+    except BenchError as error:
+        raise DataError(f"cannot load the model from {checkpoint}: {error}") from None
     try:
-        payload = torch.load(checkpoint, map_location=device, weights_only=False)
         model.load_state_dict(payload["model"])
-    except Exception as error:  # corrupt file, wrong architecture, missing key
+    except Exception as error:  # wrong architecture, missing key
         raise DataError(f"cannot load the model from {checkpoint}: {one_line(error)}") from error
     return model.to(device)
 
@@ -228,15 +270,6 @@ def _load_history(path: Path) -> list[dict[str, Any]]:
     return history
 
 
-def _scores(name: str, values: Any) -> dict[str, float]:
-    if not isinstance(values, dict) or not values:
-        raise EvaluationError(f"metric {name!r} returned {values!r}, not a dict of scores")
-    try:
-        return {str(key): float(value) for key, value in values.items()}
-    except (TypeError, ValueError) as error:
-        raise EvaluationError(f"metric {name!r} returned a non-number: {error}") from None
-
-
 def evaluate(
     target: str | Path,
     metrics: Sequence[str] = (),
@@ -252,9 +285,11 @@ def evaluate(
     out_dir: str | Path | None = None,
     registry: Registry | None = None,
     stream: TextIO | None = None,
+    metric_defaults: bool = False,
 ) -> list[dict[str, Any]]:
     """Score ``target`` with ``metrics``; write and return one evaluation record per metric
-    and target. See the module docstring for targets, configuration and output."""
+    and target. See the module docstring for targets, configuration and output (a run's
+    metrics take its operative config unless ``metric_defaults``)."""
     stream = stream if stream is not None else sys.stdout
     registry = registry if registry is not None else Registry()
     parse_evaluation_gin(gin_files, bindings)
@@ -263,6 +298,8 @@ def evaluate(
         registry.build("metrics", name)
     torch_device = resolve_device(device)
     targets = find_targets(target, out_dir=out_dir)
+    for item in targets:  # each run's settings, checked before any work
+        _configure_metrics(item, gin_files, bindings, names, registry, metric_defaults)
     if targets[0].kind == "torchscript" and dataset is None:
         raise ConfigError("a TorchScript encoder needs --dataset NAME (the data to score it on)")
     if targets[0].kind == "run" and (dataset is not None or perturbation is not None):
@@ -276,6 +313,8 @@ def evaluate(
     records = []
     for item in targets:
         print(f"evaluating {item.label}", file=stream, flush=True)
+        settings = _configure_metrics(item, gin_files, bindings, names, registry, metric_defaults)
+        print(f"  metric settings: {_describe_settings(settings)}", file=stream, flush=True)
         if item.kind == "run":
             assert item.record is not None
             data = run_dataset(item.record, registry)
@@ -306,12 +345,55 @@ def evaluate(
             seed if seed is not None else gin_seed if gin_seed is not None else default_seed
         )
         for name in names:
-            records.append(
-                _evaluate_one(
-                    name, data, represent, int(random_seed), item, source, registry, stream
-                )
+            record = _evaluate_one(
+                name, data, represent, int(random_seed), item, source, registry, stream
             )
+            record["settings"] = settings
+            _append_history(item.out_dir / f"{name}.json", name, record, stream)
+            records.append(record)
     return records
+
+
+def _configure_metrics(
+    target: Target,
+    gin_files: Sequence[str | Path],
+    bindings: Sequence[str],
+    names: Sequence[str],
+    registry: Registry,
+    metric_defaults: bool,
+) -> dict[str, Any]:
+    """Parse the metric settings for ``target`` (a run's operative config first, unless
+    ``metric_defaults``), build each metric once to check them; return what was used."""
+    base = None
+    source = FROM_DEFAULTS
+    if target.kind == "run" and not metric_defaults:
+        assert target.record is not None
+        base = target.record["config"]["operative_gin"]
+        source = FROM_RUN
+    parse_evaluation_gin(gin_files, bindings, base=base)
+    for name in names:
+        registry.build("metrics", name)
+    return {
+        "source": source,
+        "run": str(target.path) if base is not None else None,
+        "gin_files": [str(path) for path in gin_files],
+        "bindings": list(bindings),
+    }
+
+
+def _describe_settings(settings: dict[str, Any]) -> str:
+    extra = []
+    if settings["gin_files"]:
+        extra.append("--gin " + " ".join(settings["gin_files"]))
+    if settings["bindings"]:
+        extra.append(" ".join(f"--bind {b!r}" for b in settings["bindings"]))
+    on_top = f", then {' and '.join(extra)}" if extra else ""
+    if settings["source"] == FROM_RUN:
+        return (
+            f"the run's operative config (the bindings it was scored with){on_top}; "
+            "--metric-defaults ignores it"
+        )
+    return f"the metrics' defaults{on_top}"
 
 
 def _evaluate_one(
@@ -325,13 +407,22 @@ def _evaluate_one(
     stream: TextIO,
 ) -> dict[str, Any]:
     started = time.perf_counter()
+    entry = registry.get("metrics", name)
     metric = registry.build("metrics", name)
     print(f"  {name}: scoring with seed {random_seed} ...", file=stream, flush=True)
     try:
-        values = metric(data, represent, np.random.RandomState(random_seed))
+        with metric_progress(f"  {name}", stream=stream):
+            values = metric(data, represent, np.random.RandomState(random_seed))
+    except BenchError as error:
+        raise without_gin_context(error) from None
     except ValueError as error:
         raise EvaluationError(f"metric {name!r} on {target.label}: {one_line(error)}") from error
-    scores = _scores(name, values)
+    except Exception as error:  # a plugin's own failure: one line naming it
+        raise PluginError(
+            f"{entry.origin}: metric {name!r} failed on {target.label}: "
+            f"{type(error).__name__}: {first_line(error)}"
+        ) from error
+    scores = check_scores(entry.origin, name, values)
     record = {
         "format_version": EVALUATION_FORMAT,
         "metric": name,
@@ -354,10 +445,12 @@ def _evaluate_one(
         "wall_seconds": time.perf_counter() - started,
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    path = target.out_dir / f"{name}.json"
-    history = _load_history(path)
-    atomic_write_json(path, {"metric": name, "evaluations": [*history, record]})
     shown = ", ".join(f"{key}={value:.4f}" for key, value in scores.items())
     print(f"  {name}: {shown}", file=stream, flush=True)
-    print(f"  written to {path}", file=stream, flush=True)
     return record
+
+
+def _append_history(path: Path, name: str, record: dict[str, Any], stream: TextIO) -> None:
+    history = _load_history(path)
+    atomic_write_json(path, {"metric": name, "evaluations": [*history, record]})
+    print(f"  written to {path}", file=stream, flush=True)

@@ -19,10 +19,17 @@ from dataclasses import dataclass
 
 import gin
 
+from disentangle_bench.pipeline.config import SEED_MAX, require_int
 from disentangle_bench.registry import Registry
-from disentangle_bench.util.errors import ConfigError
+from disentangle_bench.util.errors import BenchError, ConfigError
+from disentangle_bench.util.gin_errors import without_gin_context
 
 ORIGINAL = "original"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: ``experiment.name`` names the output folder: well under a file name's 255 bytes.
+MAX_NAME_LENGTH = 100
+#: A run id names a folder too (dataset, condition, model and seed together).
+MAX_RUN_ID_LENGTH = 200
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ class Experiment:
         ]
 
     def validate(self, registry: Registry) -> None:
-        """Fail before any work starts if a name is unknown."""
+        """Fail before any work starts if a name is unknown or a run id too long."""
         registry.get("models", self.model)
         for name in self.datasets:
             registry.get("datasets", name)
@@ -75,6 +82,12 @@ class Experiment:
             registry.get("perturbations", name)
         for name in self.metrics:
             registry.get("metrics", name)
+        for run in self.runs():
+            if len(run.run_id) > MAX_RUN_ID_LENGTH:
+                raise ConfigError(
+                    f"run id {run.run_id[:40]}... is {len(run.run_id)} characters long (at most "
+                    f"{MAX_RUN_ID_LENGTH}: it names a folder); use shorter plugin names"
+                )
 
 
 @gin.configurable("experiment")
@@ -87,34 +100,65 @@ def experiment(
     seeds: tuple[int, ...] = (0,),
     evaluation_seed: int = 0,
 ) -> Experiment:
-    """Build the :class:`Experiment` from gin (``experiment.model = ...``)."""
-    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", str(name)):
-        raise ConfigError(f"experiment.name {name!r} must be a simple file name")
+    """Build the :class:`Experiment` from gin (``experiment.model = ...``); every value is
+    checked (a :class:`ConfigError` naming the binding)."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise ConfigError(
+            f"experiment.name {name!r} must be a simple file name (letters, digits, '_', '.', "
+            "'-'; not starting with '.', '_' or '-')"
+        )
+    if len(name) > MAX_NAME_LENGTH:
+        raise ConfigError(
+            f"experiment.name is {len(name)} characters long; at most {MAX_NAME_LENGTH} (it "
+            "names the output folder)"
+        )
+    if not isinstance(model, str) or not model:
+        raise ConfigError(f"experiment.model must be a model's name, got {model!r}")
     datasets = _names("datasets", datasets)
     if not datasets:
         raise ConfigError("experiment.datasets is empty: name at least one dataset")
     seeds_ = tuple(seeds) if isinstance(seeds, (list, tuple)) else (seeds,)
-    if not seeds_ or not all(isinstance(s, int) and s >= 0 for s in seeds_):
-        raise ConfigError(f"experiment.seeds must be non-negative integers, got {seeds!r}")
+    if not seeds_:
+        raise ConfigError("experiment.seeds is empty: give at least one seed, e.g. [0]")
+    for seed in seeds_:
+        require_int("experiment.seeds", seed, minimum=0, maximum=SEED_MAX)
     if len(set(seeds_)) != len(seeds_):
         raise ConfigError(f"experiment.seeds has duplicates: {seeds!r}")
     metrics_ = _names("metrics", metrics)
     if not metrics_:
         raise ConfigError("experiment.metrics is empty: name at least one metric")
     return Experiment(
-        name=str(name),
-        model=str(model),
+        name=name,
+        model=model,
         datasets=datasets,
         perturbations=_names("perturbations", perturbations),
         metrics=metrics_,
-        seeds=seeds_,
-        evaluation_seed=int(evaluation_seed),
+        seeds=tuple(int(seed) for seed in seeds_),
+        evaluation_seed=require_int(
+            "experiment.evaluation_seed", evaluation_seed, minimum=0, maximum=SEED_MAX
+        ),
     )
 
 
+def build_experiment() -> Experiment:
+    """:func:`experiment` with gin's bindings; an error is its own one line (without gin's
+    ``In call to configurable`` line)."""
+    try:
+        return experiment()
+    except BenchError as error:
+        raise without_gin_context(error) from None
+    except (TypeError, ValueError) as error:  # e.g. an unknown keyword
+        raise ConfigError(f"experiment: {without_gin_context(error)}") from None
+
+
 def _names(field: str, value: object) -> tuple[str, ...]:
-    names = (value,) if isinstance(value, str) else tuple(value or ())  # type: ignore[arg-type]
-    if not all(isinstance(n, str) for n in names):
+    if value is None or isinstance(value, str):
+        names: tuple = () if value is None else (value,)
+    elif isinstance(value, (list, tuple)):
+        names = tuple(value)
+    else:
+        raise ConfigError(f"experiment.{field} must be a list of names, got {value!r}")
+    if not all(isinstance(n, str) and n for n in names):
         raise ConfigError(f"experiment.{field} must be a list of names, got {value!r}")
     if len(set(names)) != len(names):
         raise ConfigError(f"experiment.{field} has duplicates: {value!r}")

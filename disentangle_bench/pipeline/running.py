@@ -14,13 +14,22 @@ Output layout (``OUT`` is ``--out``, by default ``bench_runs/<experiment.name>``
 The record's schema and its builder are :mod:`disentangle_bench.pipeline.record`. ``bench run``
 also builds ``OUT/leaderboard/`` from the runs (when there are perturbed twins), through the
 ``after_results`` hook, while it still holds ``OUT``.
+
+Before anything is written or trained, every value is checked (:func:`check_configuration`: each
+gin binding's type and range, every plugin built once) and every plugin's contract is tried on a
+first batch (:func:`check_first_batch`): each dataset's factors and observations (shape, float32,
+finite, in [0, 1]), the model's loss and ``encode`` (finite scalars, an (N, D) code), and each
+metric on a tiny sample of the untrained model's codes (a dict of finite floats). A failure is
+one line naming the binding, or the plugin and its distribution.
 """
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -32,8 +41,17 @@ import numpy as np
 import torch
 
 from disentangle_bench.data.sampling import make_sampler
-from disentangle_bench.pipeline.config import effective_parameters, parse_gin
-from disentangle_bench.pipeline.experiment import Experiment, RunSpec, experiment
+from disentangle_bench.metrics.utils import metric_progress
+from disentangle_bench.pipeline.config import (
+    SEED_MAX,
+    check_annotated_bindings,
+    check_rules,
+    effective_parameters,
+    parse_gin,
+    require_int,
+    require_number,
+)
+from disentangle_bench.pipeline.experiment import Experiment, RunSpec, build_experiment
 from disentangle_bench.pipeline.record import (
     RUN_RECORD_FILE,
     ModelRecord,
@@ -45,15 +63,35 @@ from disentangle_bench.pipeline.record import (
     build_run_record,
     load_run_record,
 )
-from disentangle_bench.pipeline.representation import model_representation
+from disentangle_bench.pipeline.representation import TorchRepresentation, model_representation
 from disentangle_bench.pipeline.summary import ResultsTable
-from disentangle_bench.pipeline.training import TrainingConfig, save_figures, train
+from disentangle_bench.pipeline.training import (
+    MIXED_PRECISION,
+    RECONSTRUCTIONS_FILE,
+    TRAVERSALS_FILE,
+    TrainingConfig,
+    compute_losses,
+    configure_optimizers,
+    draw_noise,
+    save_figures,
+    to_model_input,
+    train,
+)
 from disentangle_bench.registry import Registry
-from disentangle_bench.registry.contract import KINDS
+from disentangle_bench.registry.contract import (
+    KINDS,
+    check_codes,
+    check_factors,
+    check_grid,
+    check_losses,
+    check_observations,
+    check_scores,
+)
+from disentangle_bench.registry.manager import Entry
 from disentangle_bench.util.device import describe_device, resolve_device
-from disentangle_bench.util.errors import ConfigError, PluginError, RunDirectoryError
+from disentangle_bench.util.errors import BenchError, ConfigError, PluginError, RunDirectoryError
 from disentangle_bench.util.files import atomic_write_json, atomic_write_text
-from disentangle_bench.util.gin_errors import first_line
+from disentangle_bench.util.gin_errors import first_line, without_gin_context
 from disentangle_bench.util.lock import RUN_LOCK_FILE, Holder, exclusive_lock
 
 CONFIG_FILE = "config.gin"
@@ -93,12 +131,13 @@ def run_experiment(
     stream = stream if stream is not None else sys.stdout
     registry = registry if registry is not None else Registry()
     config_text = parse_gin(gin_files, bindings)
-    spec = experiment()
+    spec = build_experiment()
     spec.validate(registry)
-    preflight(spec, registry)
+    training = check_configuration(spec, registry)
     torch_device = resolve_device(device)
     out = Path(out_dir) if out_dir is not None else Path("bench_runs") / spec.name
     _check_output_dir(out, config_text, overwrite)  # refused before anything is written
+    check_first_batch(spec, registry, training)
     with lock_run_directory(out, wait=wait, stream=stream):
         _claim_output_dir(out, config_text, overwrite)
 
@@ -117,12 +156,81 @@ def run_experiment(
     return ExperimentOutcome(spec, out, records, table)
 
 
-def preflight(spec: Experiment, registry: Registry) -> None:
-    """Build every configured object once so bad hyperparameters fail before any work."""
+def _positive(name: str, value: Any) -> int:
+    return require_int(name, value, minimum=1)
+
+
+def _mixed_precision(name: str, value: Any) -> None:
+    if value is not None and value not in MIXED_PRECISION:
+        raise ConfigError(f"{name} must be None, 'bf16' or 'fp16', got {value!r}")
+
+
+#: The runner's own configurables: each bound value's type and range.
+RUNNER_RULES: dict[str, dict[str, Callable[[str, Any], Any]]] = {
+    "train": {
+        "steps": _positive,
+        "batch_size": _positive,
+        "checkpoint_every": _positive,
+        "log_every": _positive,
+        "learning_rate": lambda name, value: require_number(name, value, above=0),
+        "beta1": lambda name, value: require_number(name, value, at_least=0, below=1),
+        "beta2": lambda name, value: require_number(name, value, at_least=0, below=1),
+        "epsilon": lambda name, value: require_number(name, value, above=0),
+        "mixed_precision": _mixed_precision,
+    },
+    "discretizer": {"num_bins": _positive},
+    "histogram_discretizer": {"num_bins": _positive},
+    "evaluation": {
+        "random_seed": lambda name, value: (
+            None if value is None else require_int(name, value, minimum=0, maximum=SEED_MAX)
+        )
+    },
+}
+#: Sample-size parameters of a metric, capped for the metric's first try on a tiny sample (a
+#: list of sizes, such as the downstream task's, becomes its smallest).
+PROBE_SIZES = {
+    "num_train": 32,
+    "num_test": 32,
+    "num_eval": 32,
+    "num_points": 32,
+    "num_samples": 32,
+    "num_variance_estimate": 32,
+    "batch_size": 8,
+}
+#: The most images of the model's first batch (the configured train.batch_size if smaller).
+FIRST_BATCH = 32
+
+
+def check_bindings(registry: Registry) -> None:
+    """Every bound value's type (and, for the runner's own configurables, range): one
+    :class:`ConfigError` line naming the binding."""
+    for selector, rules in RUNNER_RULES.items():
+        check_rules(selector, rules)
+    for entry in registry.entries():
+        check_annotated_bindings(
+            f"{entry.kind}.{entry.name}",
+            entry.factory,
+            KINDS[entry.kind].runtime_arguments,
+            name=entry.name,
+        )
+
+
+def checked_training_config() -> TrainingConfig:
+    """``train``'s bindings, checked (:data:`RUNNER_RULES`), as a :class:`TrainingConfig`."""
+    check_rules("train", RUNNER_RULES["train"])
     try:
-        TrainingConfig()
-    except ValueError as error:
-        raise ConfigError(first_line(error)) from error
+        return TrainingConfig()
+    except BenchError as error:
+        raise without_gin_context(error) from None
+    except (TypeError, ValueError) as error:
+        raise ConfigError(first_line(error)) from None
+
+
+def check_configuration(spec: Experiment, registry: Registry) -> TrainingConfig:
+    """Every binding checked and every configured object built once, so that a bad value fails
+    before any work; returns the training configuration."""
+    check_bindings(registry)
+    training = checked_training_config()
     for name in spec.metrics:
         registry.build("metrics", name)
     for name in spec.perturbations:
@@ -131,6 +239,129 @@ def preflight(spec: Experiment, registry: Registry) -> None:
         data = registry.build("datasets", name)
         model = registry.build("models", spec.model, observation_shape=data.observation_shape)
         make_sampler(model, data)  # e.g. a pair model on a dataset that cannot make its pairs
+    return training
+
+
+def preflight(spec: Experiment, registry: Registry) -> None:
+    """:func:`check_configuration` then :func:`check_first_batch` (what ``bench run`` and
+    ``bench sweep`` do before any run starts)."""
+    check_first_batch(spec, registry, check_configuration(spec, registry))
+
+
+def check_first_batch(spec: Experiment, registry: Registry, training: TrainingConfig) -> None:
+    """Each plugin's contract on a first batch, on the CPU, before any training: every
+    dataset's first samples, the untrained model's loss and codes on a batch of it, and every
+    metric on a tiny sample of those codes (:data:`PROBE_SIZES`)."""
+    model_entry = registry.get("models", spec.model)
+    for name in spec.datasets:
+        data = registry.build("datasets", name)
+        check_dataset_sample(registry.get("datasets", name), name, data)
+        model = registry.build("models", spec.model, observation_shape=data.observation_shape)
+        _check_model_batch(model_entry, model, data, training)
+        represent = model_representation(model, torch.device("cpu"))
+        for metric_name in spec.metrics:
+            _probe_metric(registry, metric_name, name, data, represent, spec.evaluation_seed)
+
+
+def check_dataset_sample(entry: Entry, name: str, data: Any, num: int = 8) -> None:
+    """A dataset's grid, then ``num`` factors and their observations: shape, dtype, range."""
+    random_state = np.random.RandomState(0)
+    try:
+        sizes = check_grid(entry.origin, name, data)
+        factors = check_factors(
+            entry.origin, name, data.sample_factors(num, random_state), num, sizes
+        )
+        observations = data.sample_observations_from_factors(factors, random_state)
+    except BenchError:
+        raise
+    except Exception as error:
+        raise PluginError(
+            f"{entry.origin}: dataset {name!r} failed on a first sample: "
+            f"{type(error).__name__}: {first_line(error)}"
+        ) from error
+    value_range = getattr(data, "value_range", (0.0, 1.0))
+    check_observations(
+        entry.origin, name, observations, num, tuple(data.observation_shape), value_range
+    )
+
+
+def _check_model_batch(
+    entry: Entry, model: torch.nn.Module, data: Any, training: TrainingConfig
+) -> None:
+    """The untrained model's losses and codes on a first batch: finite scalars and (N, D)."""
+    sampler = make_sampler(model, data)  # a ConfigError (wrong data for the model) stays one
+    num = min(training.batch_size, FIRST_BATCH)
+    observations = sampler(num, np.random.RandomState(0))
+    batch = to_model_input(observations, torch.device("cpu"))
+    images = batch if batch.dim() == 4 else batch[0]  # pairs: (2, N, C, H, W)
+    try:
+        optimizers = configure_optimizers(model, training)
+        model.train()
+        losses, terms = compute_losses(model, batch, 0, list(optimizers), draw_noise(model, batch))
+        check_losses(entry.origin, entry.name, losses, terms, num)
+        model.eval()
+        with torch.no_grad():
+            codes = model.encode(images)
+        check_codes(entry.origin, entry.name, codes, len(images))
+    except PluginError as error:
+        text = str(error)
+        prefixed = text if text.startswith(entry.origin) else f"{entry.origin}: {text}"
+        raise PluginError(prefixed) from None
+    except BenchError:
+        raise
+    except Exception as error:
+        raise PluginError(
+            f"{entry.origin}: model {entry.name!r} failed on a first batch of {num} before "
+            f"training: {type(error).__name__}: {first_line(error)}"
+        ) from error
+
+
+def _probe_metric(
+    registry: Registry,
+    name: str,
+    dataset: str,
+    data: Any,
+    represent: TorchRepresentation,
+    seed: int,
+) -> None:
+    """The metric on a tiny sample (its sample sizes capped by :data:`PROBE_SIZES`): it must
+    return a dict of finite floats."""
+    entry = registry.get("metrics", name)
+    configured = effective_parameters(entry.factory, f"metrics.{name}")
+    tiny: dict[str, Any] = {}
+    for parameter, cap in PROBE_SIZES.items():
+        value = configured.get(parameter)
+        if isinstance(value, int) and not isinstance(value, bool) and value > cap:
+            tiny[parameter] = cap
+        elif isinstance(value, list) and value and all(_is_size(v) for v in value):
+            tiny[parameter] = [min(min(value), cap)]
+    sizes = ", ".join(f"{k}={v}" for k, v in tiny.items())
+    where = f"on a first sample of {dataset} ({sizes})" if sizes else f"on {dataset}"
+    metric = registry.build("metrics", name, **tiny)
+    try:
+        with warnings.catch_warnings():  # a tiny sample of untrained codes: warnings expected
+            warnings.simplefilter("ignore")
+            values = metric(data, represent, np.random.RandomState(seed))
+    except BenchError as error:
+        raise without_gin_context(error) from None
+    except Exception as error:
+        raise PluginError(
+            f"{entry.origin}: metric {name!r} failed {where} with the untrained model, before "
+            f"training: {type(error).__name__}: {first_line(error)}"
+        ) from error
+    scores = check_scores(entry.origin, name, values, allow_nan=True)
+    undefined = sorted(key for key, value in scores.items() if math.isnan(value))
+    if undefined:
+        print(
+            f"  note: metric {name!r} leaves {', '.join(undefined)} undefined (NaN) on the "
+            "untrained model; the trained model's scores must be finite numbers",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _is_size(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def lock_run_directory(
@@ -201,13 +432,17 @@ def execute_run(run: RunSpec, registry: Registry, run_dir: Path, device: torch.d
 
     built = build_dataset(registry, run.dataset, run.perturbation)
     data = built.data
+    if run.perturbation is not None:  # the twin's first samples, before its training
+        check_dataset_sample(
+            registry.get("perturbations", run.perturbation), f"{run.dataset}+{run.condition}", data
+        )
     dataset = built.record(registry)
     data_seconds = time.perf_counter() - started
 
     model_entry = registry.get("models", run.model)
     torch.manual_seed(run.seed)
     model = registry.build("models", run.model, observation_shape=tuple(data.observation_shape))
-    training_config = TrainingConfig()
+    training_config = checked_training_config()
     result = train(
         model,
         data,
@@ -217,7 +452,8 @@ def execute_run(run: RunSpec, registry: Registry, run_dir: Path, device: torch.d
         device=device,
         label=f"  train {run.run_id}",
     )
-    save_figures(model, data, run_dir, device, seed=run.seed)
+    written = save_figures(model, data, run_dir, device, seed=run.seed)
+    _say_missing_figures(run.model, model, written)
 
     represent = model_representation(model, device)
     scores: dict[str, dict[str, float]] = {}
@@ -226,8 +462,11 @@ def execute_run(run: RunSpec, registry: Registry, run_dir: Path, device: torch.d
     for metric_name in run.metrics:
         metric_started = time.perf_counter()
         metric = registry.build("metrics", metric_name)
-        values = metric(data, represent, np.random.RandomState(run.evaluation_seed))
-        scores[metric_name] = _check_scores(metric_name, values, registry)
+        with metric_progress(f"  {metric_name}"):
+            values = metric(data, represent, np.random.RandomState(run.evaluation_seed))
+        scores[metric_name] = check_scores(
+            registry.get("metrics", metric_name).origin, metric_name, values
+        )
         metric_parameters[metric_name] = effective_parameters(
             registry.get("metrics", metric_name).factory, f"metrics.{metric_name}"
         )
@@ -271,16 +510,20 @@ def execute_run(run: RunSpec, registry: Registry, run_dir: Path, device: torch.d
     return record
 
 
-def _check_scores(name: str, values: Any, registry: Registry) -> dict[str, float]:
-    entry = registry.get("metrics", name)
-    if not isinstance(values, dict) or not values:
-        raise PluginError(f"{entry.origin}: metric {name!r} returned {values!r}, not a dict")
-    try:
-        return {str(key): float(value) for key, value in values.items()}
-    except (TypeError, ValueError) as error:
-        raise PluginError(
-            f"{entry.origin}: metric {name!r} returned a non-number: {error}"
-        ) from None
+def _say_missing_figures(name: str, model: torch.nn.Module, written: list[Path]) -> None:
+    """One line when a figure is not written because the model lacks the optional method."""
+    missing = [
+        f"{figure} (no {method}())"
+        for figure, method in ((RECONSTRUCTIONS_FILE, "reconstruct"), (TRAVERSALS_FILE, "decode"))
+        if not any(path.name == figure for path in written) and not hasattr(model, method)
+    ]
+    if missing:
+        print(
+            f"  model {name!r} has no decoder method for {', '.join(missing)}: not written "
+            "(the methods are optional)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _format_scores(scores: dict[str, float]) -> str:

@@ -287,7 +287,7 @@ def export_command(args: argparse.Namespace) -> None:
         )
         print(f"load it with: datasets.load_dataset({str(args.to)!r}, split='train')")
     else:
-        from disentangle_bench.data.dlib_layout import export_dlib
+        from disentangle_bench.data.dlib_layout import choose_layout, export_dlib, is_full_grid
 
         target = export_dlib(
             data,
@@ -298,9 +298,18 @@ def export_command(args: argparse.Namespace) -> None:
             seed=args.seed,
             overwrite=args.overwrite,
         )
-        print(
-            f"wrote {target}; point disentanglement_lib at it: DISENTANGLEMENT_LIB_DATA={args.to}"
-        )
+        if is_full_grid(data, choose_layout(data, args.layout)):
+            print(
+                f"wrote {target}; point disentanglement_lib at it: "
+                f"DISENTANGLEMENT_LIB_DATA={args.to}"
+            )
+        else:
+            sizes = tuple(int(s) for s in data.factors_num_values)
+            print(
+                f"wrote {target}: a {sizes} grid, not disentanglement_lib's full one, so it has "
+                "a name of its own (disentanglement_lib opens only the full file, with the full "
+                "factor sizes); this project's loaders read it with path = that file"
+            )
 
 
 def publish_command(args: argparse.Namespace) -> None:

@@ -23,8 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Score a run directory written by 'bench run' (or every run of an experiment "
             "directory), a TorchScript encoder or a 'module:callable' encoder with the named "
-            "metrics. Results are appended to <run>/evaluations/<metric>.json (earlier results "
-            "are kept). An encoder file or entry point is the user's own code and runs as such."
+            "metrics. A run's metrics take the bindings of its operative config, then --gin and "
+            "--bind (--metric-defaults: the metrics' defaults instead). Results are appended to "
+            "<run>/evaluations/<metric>.json (earlier results are kept). An encoder file or "
+            "entry point is the user's own code and runs as such."
         ),
     )
     evaluate.add_argument(
@@ -53,6 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         metavar="BINDING",
         help="extra gin binding such as 'dci.num_train = 1000' (repeatable)",
+    )
+    evaluate.add_argument(
+        "--metric-defaults",
+        action="store_true",
+        help="score a run with the metrics' defaults (plus --gin/--bind) instead of the "
+        "bindings in the run's operative config, which are used by default",
     )
     evaluate.add_argument(
         "--dataset",
@@ -217,6 +225,7 @@ def _evaluate_runs(args: argparse.Namespace) -> None:
         input_layout=args.input_layout or "NCHW",
         out_dir=args.out,
         registry=registry,
+        metric_defaults=args.metric_defaults,
     )
     if args.dlib_output:
         _write_run_evaluations(args, records, registry, postprocess)

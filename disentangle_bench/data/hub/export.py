@@ -7,15 +7,17 @@ installed)::
                                            configs, disentangle_bench metadata) + description
     DIR/data/train-00000-of-0000N.parquet  Parquet shards, rows in canonical factor order
     DIR/disentangle_bench.json             the same metadata as JSON
+
+The directory is built as ``.DIR.tmp-<host>-<pid>-<hex>`` beside ``DIR`` and renamed when
+complete; one left by a killed export (SIGKILL, SIGTERM) is removed by the next export into the
+same folder (:func:`~disentangle_bench.data.storage.remove_stale_temporaries`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from disentangle_bench.data.hub.metadata import (
     uint8_chunks,
     value_grid_of,
 )
+from disentangle_bench.data.storage import remove_stale_temporaries, temporary_path
 from disentangle_bench.util.errors import DataError
 from disentangle_bench.util.images import encode_png
 from disentangle_bench.util.progress import Progress
@@ -102,8 +105,13 @@ def export_dataset(
     names = metadata["factor_names"]
     grid = value_grid_of(data)
     total = data.num_configurations
-    temporary = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    (temporary / DATA_DIR).mkdir(parents=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(out.parent)  # left by a killed export
+        temporary = temporary_path(out, "tmp")
+        (temporary / DATA_DIR).mkdir(parents=True)
+    except OSError as error:
+        raise DataError(f"cannot write the export {out}: {error}") from None
     try:
         content = hashlib.sha256(
             fingerprint_header(data.factors_num_values, np.uint8, (total, *data.observation_shape))
@@ -156,7 +164,7 @@ def export_dataset(
 def _replace_directory(new: Path, target: Path) -> None:
     """Put ``new`` at ``target``; an existing ``target`` is removed only after the rename."""
     if target.exists():
-        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        old = temporary_path(target, "tmp")  # removed below, or by the next export if killed
         target.rename(old)
         new.rename(target)
         shutil.rmtree(old, ignore_errors=True)

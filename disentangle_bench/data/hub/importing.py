@@ -4,23 +4,33 @@ Reads this project's schema and the community one (TFDS-style ``image`` + ``labe
 [+ ``value_<factor>``] columns, as the existing dSprites / Shapes3D datasets on the Hub publish),
 checks it, decodes the images and stores them in canonical order in the cache
 (``$DISENTANGLE_BENCH_CACHE/hub/<name>/``).
+
+Integrity: an export of this project (``disentangle_bench.json``, or the ``disentangle_bench``
+section of its card) must record a content fingerprint, the card's and the JSON's must agree,
+and the fingerprint is recomputed from the Parquet files on disk: each import reads them afresh
+into a private Arrow cache inside its scratch folder (never ``datasets``' shared cache, which
+would keep serving a shard changed in place). The scratch folder
+(``.<name>.scratch-<host>-<pid>-<hex>`` beside the entry) is removed at the end, and one left by
+a killed import is removed by the next import into the same folder
+(:func:`~disentangle_bench.data.storage.remove_stale_temporaries`). ``datasets``' progress bars
+and log lines are kept off stderr; every failure is one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import os
 import re
 import shutil
-import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from disentangle_bench.data.ground_truth import content_fingerprint, factor_bases
-from disentangle_bench.data.hub.metadata import METADATA_FILE
+from disentangle_bench.data.hub.metadata import CARD_FILE, METADATA_FILE
 from disentangle_bench.data.hub.publish import REPO_ID
 from disentangle_bench.data.storage import (
     META_FILE,
@@ -28,6 +38,8 @@ from disentangle_bench.data.storage import (
     build_entry,
     cache_root,
     find_entry,
+    remove_stale_temporaries,
+    temporary_path,
 )
 from disentangle_bench.util.errors import DataError
 from disentangle_bench.util.images import ImageDecodeError, decode_image
@@ -41,6 +53,9 @@ KNOWN_FACTOR_ORDERS = (
     ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation"),
 )
 SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+#: The card's section that holds this project's metadata (:func:`.card.card_data`).
+CARD_SECTION = "disentangle_bench"
 
 
 def hub_directory(slug: str) -> Path:
@@ -61,9 +76,177 @@ def _read_metadata(directory: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        metadata = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise DataError(f"{path}: unreadable ({error})") from None
+        raise DataError(f"{path}: unreadable ({_one_line(error)})") from None
+    if not isinstance(metadata, dict):
+        raise DataError(f"{path}: not a JSON object")
+    return metadata
+
+
+def read_card(directory: Path, source: str) -> dict[str, Any] | None:
+    """The dataset card's YAML front matter (None without a card or front matter); malformed
+    YAML is one line with its line number."""
+    from huggingface_hub.repocard import metadata_load
+
+    path = directory / CARD_FILE
+    if not path.is_file():
+        return None
+    try:
+        front = metadata_load(path)
+    except Exception as error:  # yaml's errors, or a block that is not a mapping
+        mark = getattr(error, "problem_mark", None)  # the block starts on the card's line 2
+        where = f", line {mark.line + 2}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or _one_line(error)
+        raise DataError(
+            f"{source}: the dataset card has malformed YAML front matter ({CARD_FILE}{where}): "
+            f"{problem}"
+        ) from None
+    return front or None
+
+
+def export_metadata(directory: Path, source: str) -> dict[str, Any] | None:
+    """This project's metadata of an export: ``disentangle_bench.json``, else the card's
+    ``disentangle_bench`` section; None for a dataset made elsewhere (a community dataset).
+
+    An export must record a content fingerprint, and the card's must equal the JSON's.
+    """
+    metadata = _read_metadata(directory)
+    card = read_card(directory, source)
+    section = (card or {}).get(CARD_SECTION)
+    if section is not None and not isinstance(section, dict):
+        raise DataError(f"{source}: the card's '{CARD_SECTION}' section is not a mapping")
+    if metadata is None and section is None:
+        return None
+    chosen = metadata if metadata is not None else section
+    where = METADATA_FILE if metadata is not None else f"the card's '{CARD_SECTION}' section"
+    _check_metadata(chosen, f"{source}: {where}")
+    if metadata is not None and section is not None:
+        for key in ("fingerprint", "factor_names", "factors_num_values"):
+            if key in section and section.get(key) != metadata.get(key):
+                raise DataError(
+                    f"{source}: the card ({CARD_FILE}) and {METADATA_FILE} disagree on "
+                    f"'{key}'; one of them was changed after the export"
+                )
+    if metadata is not None and section is not None and "fingerprint" not in section:
+        raise DataError(f"{source}: the card ({CARD_FILE}) records no content fingerprint")
+    return chosen
+
+
+def _check_metadata(metadata: dict[str, Any], where: str) -> None:
+    fingerprint = metadata.get("fingerprint")
+    if fingerprint is None:
+        raise DataError(
+            f"{where} records no 'fingerprint' (the content fingerprint of the images), so the "
+            "images cannot be checked; re-export the dataset with `bench datasets export`"
+        )
+    if not isinstance(fingerprint, str) or not FINGERPRINT.fullmatch(fingerprint):
+        raise DataError(f"{where}: 'fingerprint' {fingerprint!r} is not a SHA-256 hex digest")
+    names = metadata.get("factor_names")
+    sizes = metadata.get("factors_num_values")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise DataError(f"{where}: 'factor_names' must be a list of names")
+    if (
+        not isinstance(sizes, list)
+        or len(sizes) != len(names)
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes)
+    ):
+        raise DataError(f"{where}: 'factors_num_values' must be one positive integer per factor")
+    values = metadata.get("factor_values")
+    if values is not None and not isinstance(values, dict):
+        raise DataError(f"{where}: 'factor_values' must map each factor to its values")
+
+
+def _one_line(error: BaseException) -> str:
+    parts = [part.strip() for part in str(error).splitlines() if part.strip()]
+    text = " ".join(parts) if parts else type(error).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The innermost cause of ``error`` (``datasets`` wraps the useful message)."""
+    seen = {id(error)}
+    while True:
+        cause = error.__cause__ or error.__context__
+        if cause is None or id(cause) in seen:
+            return error
+        seen.add(id(cause))
+        error = cause
+
+
+@contextlib.contextmanager
+def quiet_datasets() -> Iterator[None]:
+    """``datasets`` without its progress bars and log lines (restored afterwards)."""
+    import datasets
+    from datasets.utils import logging as datasets_logging
+
+    bars = datasets.is_progress_bar_enabled()
+    verbosity = datasets_logging.get_verbosity()
+    datasets.disable_progress_bars()
+    datasets_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        datasets_logging.set_verbosity(verbosity)
+        if bars:
+            datasets.enable_progress_bars()
+
+
+def _check_columns(local: Path, card: dict[str, Any] | None, source: str) -> None:
+    """Each Parquet shard's columns are the card's features (a renamed or dropped column is
+    named here, before ``datasets`` fails on it)."""
+    import pyarrow.parquet as pq
+
+    info = (card or {}).get("dataset_info")
+    infos = info if isinstance(info, list) else [info]
+    listed = None
+    for item in infos:
+        features = item.get("features") if isinstance(item, dict) else None
+        if isinstance(features, list):
+            listed = [f.get("name") for f in features if isinstance(f, dict)]
+            break
+    if not listed:
+        return
+    for shard in sorted(local.rglob("*.parquet")):
+        if any(part.startswith(".") for part in shard.relative_to(local).parts):
+            continue
+        try:
+            columns = pq.read_schema(shard).names
+        except Exception as error:
+            raise DataError(
+                f"{source}: {shard} is not a Parquet file ({_one_line(error)})"
+            ) from None
+        if columns != listed:
+            missing = [c for c in listed if c not in columns]
+            extra = [c for c in columns if c not in listed]
+            detail = "; ".join(
+                text
+                for text in (
+                    f"missing {', '.join(missing)}" if missing else "",
+                    f"unexpected {', '.join(extra)}" if extra else "",
+                )
+                if text
+            )
+            raise DataError(
+                f"{source}: {shard.relative_to(local)} does not have the columns that the "
+                f"dataset card ({CARD_FILE}) lists ({detail or 'in another order'})"
+            )
+
+
+def _load(local: Path, source: str, cache: Path) -> Any:
+    """The ``train`` split read afresh from the files into a private Arrow cache."""
+    import datasets
+
+    try:
+        with quiet_datasets():
+            return datasets.load_dataset(
+                str(local), split="train", cache_dir=str(cache), download_mode="force_redownload"
+            )
+    except Exception as error:
+        cause = _root_cause(error)
+        raise DataError(
+            f"{source}: not a loadable dataset ({type(cause).__name__}: {_one_line(cause)})"
+        ) from None
 
 
 def _factor_order(label_columns: list[str], metadata: dict[str, Any] | None, source: str):
@@ -117,19 +300,31 @@ def import_directory(
     local: Path, target: Path, *, source: str, overwrite: bool = False
 ) -> CacheEntry:
     """Read a Hugging Face dataset directory, check its schema, store it in the cache."""
-    import datasets
-
     if (target / META_FILE).exists() and not overwrite:
         entry = find_entry(target)
         if entry is not None:
             return entry
-    metadata = _read_metadata(local)
+    metadata = export_metadata(local, source)
+    _check_columns(local, read_card(local, source), source)
     try:
-        dataset = datasets.load_dataset(str(local), split="train")
-    except Exception as error:
-        raise DataError(
-            f"{source}: not a loadable dataset ({type(error).__name__}: {error})"
-        ) from None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(target.parent)  # scratch left by a killed import
+        scratch = temporary_path(target, "scratch")
+        scratch.mkdir()
+    except OSError as error:
+        raise DataError(f"cannot write the dataset cache at {target.parent}: {error}") from None
+    try:
+        dataset = _load(local, source, scratch / "arrow")
+        return _import(dataset, metadata, local, target, scratch, source)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _import(
+    dataset: Any, metadata: dict[str, Any] | None, local: Path, target: Path, scratch: Path, source
+) -> CacheEntry:
+    import datasets
+
     features = dataset.features
     if "image" not in features:
         raise DataError(f"{source}: no 'image' column (columns: {', '.join(features) or 'none'})")
@@ -191,6 +386,7 @@ def import_directory(
         source,
         local,
         recorded_sizes,
+        scratch,
     )
 
 
@@ -213,8 +409,9 @@ def _value_grid(dataset, features, names, factors, sizes, metadata, source):
                 f"grid (label {int(factors[row, i])} has value {per_class[factors[row, i]]:.6g} "
                 "elsewhere)"
             )
-        if metadata is not None:
-            expected = np.asarray(metadata["factor_values"][name], dtype=np.float64)
+        recorded = (metadata or {}).get("factor_values") or {}
+        if name in recorded:
+            expected = np.asarray(recorded[name], dtype=np.float64)
             if expected.shape != per_class.shape or not np.allclose(
                 expected, per_class, rtol=0, atol=1e-5
             ):
@@ -228,79 +425,86 @@ def _value_grid(dataset, features, names, factors, sizes, metadata, source):
 
 
 def _store_images(
-    dataset, feature, index, names, sizes, grid, metadata, target, source, local, recorded_sizes
+    dataset,
+    feature,
+    index,
+    names,
+    sizes,
+    grid,
+    metadata,
+    target,
+    source,
+    local,
+    recorded_sizes,
+    scratch,
 ):
+    """Decode the images into ``scratch``, check the fingerprint, store the entry."""
     count = len(index)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = target.parent / f".{target.name}.scratch-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    scratch.mkdir()
-    try:
-        images = None
-        progress = Progress(count, f"import {source}", unit="images")
-        only_binary_255 = True
-        only_binary_1 = True
-        for start in range(0, count, 4096):
-            decoded = _decode(dataset, feature, source, start, min(start + 4096, count))
-            if decoded.shape[1:3] != (IMAGE_SIZE, IMAGE_SIZE) or decoded.shape[3] not in (1, 3):
-                raise DataError(
-                    f"{source}: column 'image': row {start} has shape {decoded.shape[1:]}; "
-                    f"expected ({IMAGE_SIZE}, {IMAGE_SIZE}, 1 or 3)"
-                )
-            if images is None:
-                images = np.lib.format.open_memmap(
-                    scratch / "images.npy",
-                    mode="w+",
-                    dtype=np.uint8,
-                    shape=(count, *decoded.shape[1:]),
-                )
-            elif decoded.shape[1:] != images.shape[1:]:
-                raise DataError(
-                    f"{source}: column 'image': row {start} has shape {decoded.shape[1:]}, "
-                    f"earlier rows {images.shape[1:]}"
-                )
-            images[index[start : start + len(decoded)]] = decoded
-            only_binary_255 &= bool(np.all((decoded == 0) | (decoded == 255)))
-            only_binary_1 &= bool(decoded.max(initial=0) <= 1)
-            progress.update(start + len(decoded))
-        assert images is not None
-        received = content_fingerprint(images, recorded_sizes)
-        if metadata is not None and metadata.get("fingerprint") not in (None, received):
+    images = None
+    progress = Progress(count, f"import {source}", unit="images")
+    only_binary_255 = True
+    only_binary_1 = True
+    for start in range(0, count, 4096):
+        decoded = _decode(dataset, feature, source, start, min(start + 4096, count))
+        if decoded.shape[1:3] != (IMAGE_SIZE, IMAGE_SIZE) or decoded.shape[3] not in (1, 3):
             raise DataError(
-                f"{source}: the images do not match the fingerprint in {METADATA_FILE} "
-                "(corrupt or modified data files)"
+                f"{source}: column 'image': row {start} has shape {decoded.shape[1:]}; "
+                f"expected ({IMAGE_SIZE}, {IMAGE_SIZE}, 1 or 3)"
             )
-        binary = only_binary_1 or only_binary_255
-        divisor = 255 if (only_binary_255 and not only_binary_1) else 1
-
-        def chunks():
-            for start in range(0, count, 8192):
-                block = np.asarray(images[start : start + 8192])
-                yield block // divisor if binary else block
-
-        record = {
-            "name": target.name,
-            "source": source,
-            "local_path": str(local),
-            "binary": binary,
-            "factor_names": names,
-            "factor_values": [list(map(float, g)) for g in grid],
-            "received_fingerprint": received,
-            "export_metadata": metadata,
-        }
-        if target.exists():
-            shutil.rmtree(target)
-        entry = build_entry(
-            target,
-            chunks(),
-            count=count,
-            image_shape=images.shape[1:],
-            factors_num_values=sizes,
-            packed=binary,
-            meta=record,
-            label=f"store {target.name}",
+        if images is None:
+            images = np.lib.format.open_memmap(
+                scratch / "images.npy",
+                mode="w+",
+                dtype=np.uint8,
+                shape=(count, *decoded.shape[1:]),
+            )
+        elif decoded.shape[1:] != images.shape[1:]:
+            raise DataError(
+                f"{source}: column 'image': row {start} has shape {decoded.shape[1:]}, "
+                f"earlier rows {images.shape[1:]}"
+            )
+        images[index[start : start + len(decoded)]] = decoded
+        only_binary_255 &= bool(np.all((decoded == 0) | (decoded == 255)))
+        only_binary_1 &= bool(decoded.max(initial=0) <= 1)
+        progress.update(start + len(decoded))
+    assert images is not None
+    received = content_fingerprint(images, recorded_sizes)
+    if metadata is not None and metadata["fingerprint"] != received:
+        raise DataError(
+            f"{source}: the images in the Parquet files do not match the recorded content "
+            f"fingerprint ({received[:12]} != {metadata['fingerprint'][:12]}): corrupt or "
+            "modified data files"
         )
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    binary = only_binary_1 or only_binary_255
+    divisor = 255 if (only_binary_255 and not only_binary_1) else 1
+
+    def chunks():
+        for start in range(0, count, 8192):
+            block = np.asarray(images[start : start + 8192])
+            yield block // divisor if binary else block
+
+    record = {
+        "name": target.name,
+        "source": source,
+        "local_path": str(local),
+        "binary": binary,
+        "factor_names": names,
+        "factor_values": [list(map(float, g)) for g in grid],
+        "received_fingerprint": received,
+        "export_metadata": metadata,
+    }
+    if target.exists():
+        shutil.rmtree(target)
+    entry = build_entry(
+        target,
+        chunks(),
+        count=count,
+        image_shape=images.shape[1:],
+        factors_num_values=sizes,
+        packed=binary,
+        meta=record,
+        label=f"store {target.name}",
+    )
     return entry
 
 
