@@ -513,14 +513,16 @@ def execute_run(run: RunSpec, registry: Registry, run_dir: Path, device: torch.d
 def _say_missing_figures(name: str, model: torch.nn.Module, written: list[Path]) -> None:
     """One line when a figure is not written because the model lacks the optional method."""
     missing = [
-        f"{figure} (no {method}())"
+        (figure, method)
         for figure, method in ((RECONSTRUCTIONS_FILE, "reconstruct"), (TRAVERSALS_FILE, "decode"))
         if not any(path.name == figure for path in written) and not hasattr(model, method)
     ]
     if missing:
+        files = " and ".join(figure for figure, _ in missing)
+        methods = " or ".join(f"{method}()" for _, method in missing)
         print(
-            f"  model {name!r} has no decoder method for {', '.join(missing)}: not written "
-            "(the methods are optional)",
+            f"  {files} not written: model {name!r} has no {methods} (optional methods of the "
+            "model contract)",
             file=sys.stderr,
             flush=True,
         )
