@@ -20,12 +20,10 @@ from pathlib import Path
 import pytest
 
 from disentangle_bench.leaderboard.freshness import (
-    MEASURED_PATHS,
     REGENERATE,
     GitUnavailable,
     changed_paths,
     commit_known,
-    dataset_paths,
     measured_paths,
     recorded_commits,
     repository_root,
@@ -89,26 +87,32 @@ def repository(tmp_path):
 
 
 def submission_of(commit: str, *, base: str = "blob") -> dict:
+    perturbations = [None, {"name": "oblique"}, {"name": "matched_noise"}]
     runs = [
-        {"run_id": f"r{i}", "dataset": {"base": base}, "versions": {"commit": commit}}
-        for i in range(3)
+        {
+            "run_id": f"r{i}",
+            "dataset": {"base": base, "perturbation": perturbation},
+            "versions": {"commit": commit},
+        }
+        for i, perturbation in enumerate(perturbations)
     ]
-    return {"runs": runs}
+    return {"method": {"model": "beta_vae"}, "runs": runs}
+
+
+MEASURED = measured_paths(submission_of("a" * 40))
 
 
 def test_a_change_to_measured_code_is_found_and_named(repository):
     measured = git(repository, "rev-parse", "HEAD")
     (repository / "docs" / "notes.md").write_text("more notes\n")
     git(repository, "commit", "-qam", "docs only")
-    assert changed_paths(repository, measured, list(MEASURED_PATHS)) == []
+    assert changed_paths(repository, measured, MEASURED) == []
     found, unknown = staleness(submission_of(measured), "submissions/x.json", repository)
     assert found == [] and unknown == []
 
     (repository / "disentangle_bench" / "models" / "vae.py").write_text("BETA = 2\n")
     git(repository, "commit", "-qam", "the model changed")
-    assert changed_paths(repository, measured, list(MEASURED_PATHS)) == [
-        "disentangle_bench/models/vae.py"
-    ]
+    assert changed_paths(repository, measured, MEASURED) == ["disentangle_bench/models/vae.py"]
     (item,) = staleness(submission_of(measured), "submissions/x.json", repository)[0]
     message = item.message()
     assert message.startswith(f"submissions/x.json (3 runs) measured commit {measured}")
@@ -117,7 +121,7 @@ def test_a_change_to_measured_code_is_found_and_named(repository):
     # A working-tree edit is nobody's measurement yet: only commits are compared.
     head = git(repository, "rev-parse", "HEAD")
     (repository / "disentangle_bench" / "models" / "vae.py").write_text("BETA = 3\n")
-    assert changed_paths(repository, head, list(MEASURED_PATHS)) == []
+    assert changed_paths(repository, head, MEASURED) == []
 
 
 def test_missing_uncommitted_unknown_and_hostile_commits(repository, tmp_path):
@@ -141,22 +145,28 @@ def test_missing_uncommitted_unknown_and_hostile_commits(repository, tmp_path):
 
 
 def test_the_paths_that_decide_an_entrys_numbers():
-    assert dataset_paths("blob") == [
-        "disentangle_bench/data/blob.py",
-        "disentangle_bench/data/ground_truth.py",
-        "disentangle_bench/data/procedural.py",
-    ]
-    paths = measured_paths(submission_of("a" * 40))
+    # The model's, datasets' and perturbations' modules and what they import, the trainer and
+    # the runner; not the metrics (pinned by the parity fixtures) nor unused device code.
     for path in (
-        "disentangle_bench/models",
-        "disentangle_bench/perturbations",
+        "disentangle_bench/models/vae.py",
+        "disentangle_bench/models/architectures.py",
+        "disentangle_bench/models/losses.py",
+        "disentangle_bench/perturbations/oblique.py",
+        "disentangle_bench/perturbations/matching.py",
+        "disentangle_bench/perturbations/base.py",
         "disentangle_bench/pipeline/training.py",
-        "disentangle_bench/metrics/mig.py",
-        "disentangle_bench/metrics/utils.py",
+        "disentangle_bench/data/sampling.py",
         "disentangle_bench/evidence/testbed.py",
         "disentangle_bench/data/blob.py",
+        "disentangle_bench/data/procedural.py",
     ):
-        assert path in paths
-    assert all((ROOT / path).exists() for path in paths), paths
+        assert path in MEASURED, path
+    for path in (
+        "disentangle_bench/metrics/utils.py",
+        "disentangle_bench/perturbations/resident.py",
+        "disentangle_bench/models/pcl.py",
+    ):
+        assert path not in MEASURED, path
+    assert all((ROOT / path).exists() for path in MEASURED), MEASURED
     two = {"runs": submission_of("a" * 40)["runs"] + submission_of("b" * 40)["runs"]}
     assert recorded_commits(two) == {"a" * 40: ["r0", "r1", "r2"], "b" * 40: ["r0", "r1", "r2"]}

@@ -2,11 +2,13 @@
 
 A submission's runs may record the commit of the code that made them (``versions["commit"]``,
 see :data:`~disentangle_bench.leaderboard.aggregate.COMMIT_KEY`). An entry is *stale* when the
-code that decides its numbers changed between that commit and ``HEAD``: the files of
-:data:`MEASURED_PATHS` (models, perturbations, the trainer, the representation, batch sampling,
-MIG and its helpers, the test bed's runner) and the modules of every registered dataset its runs
-used (the factory's module and those of its base classes in this package, e.g.
-``data/blob.py``, ``data/procedural.py``, ``data/ground_truth.py``). The comparison is
+code that decides its numbers changed between that commit and ``HEAD``: the modules that define
+the entry's model, its datasets and its perturbations, the trainer, the representation and the
+test bed's runner (:data:`MEASURED_MODULES`), with every module of :data:`TRACKED_PACKAGES` they
+import, directly or not (read from their source, imports inside functions included). The
+metrics are not tracked here: their numbers on given codes are pinned by the parity fixtures
+that disentanglement_lib made (``tests/test_metrics_parity.py`` fails when MIG changes). The
+comparison is
 ``git diff --quiet <commit> HEAD -- <paths>``: committed code only (a working tree's edits are
 not anyone's measurement yet). ``tests/test_leaderboard_freshness.py`` runs it on every file of
 ``leaderboard/submissions/``.
@@ -14,6 +16,7 @@ not anyone's measurement yet). ``tests/test_leaderboard_freshness.py`` runs it o
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
 import subprocess
@@ -25,16 +28,19 @@ from typing import Any
 from disentangle_bench.leaderboard.aggregate import COMMIT_KEY
 
 PACKAGE = "disentangle_bench"
-#: The paths (relative to the repository) whose code decides a test-bed entry's numbers.
-MEASURED_PATHS = (
-    "disentangle_bench/models",
-    "disentangle_bench/perturbations",
-    "disentangle_bench/pipeline/training.py",
-    "disentangle_bench/pipeline/representation.py",
-    "disentangle_bench/data/sampling.py",
-    "disentangle_bench/metrics/mig.py",
-    "disentangle_bench/metrics/utils.py",
-    "disentangle_bench/evidence/testbed.py",
+#: The modules every test-bed entry ran, besides its model's, datasets' and perturbations'.
+MEASURED_MODULES = (
+    "disentangle_bench.pipeline.training",
+    "disentangle_bench.pipeline.representation",
+    "disentangle_bench.evidence.testbed",
+)
+#: Imports followed into these sub-packages: the code that turns a seed into trained weights.
+TRACKED_PACKAGES = (
+    "disentangle_bench.data",
+    "disentangle_bench.models",
+    "disentangle_bench.perturbations",
+    "disentangle_bench.pipeline.training",
+    "disentangle_bench.pipeline.representation",
 )
 #: What ``benchmarks/provenance.git_commit`` appends for a working tree with changes.
 UNCOMMITTED = "+uncommitted"
@@ -101,34 +107,79 @@ def recorded_commits(submission: dict[str, Any]) -> dict[str, list[str]]:
     return dict(commits)
 
 
-def dataset_paths(base: str, registry: Any = None) -> list[str]:
-    """The package modules of the registered dataset ``base``: its factory's and those of the
-    factory's base classes (``data/blob.py``, ``data/procedural.py``, ...)."""
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def _module_file(module: str) -> Path | None:
+    """The source file of a package module, or None for a name that is not a module."""
+    base = REPOSITORY.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every ``disentangle_bench`` module the source at ``path`` imports (anywhere in it)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in names if name.split(".")[0] == PACKAGE}
+
+
+def import_closure(modules: set[str]) -> set[Path]:
+    """The source files of ``modules`` and of every :data:`TRACKED_PACKAGES` module they import,
+    transitively."""
+    files: set[Path] = set()
+    todo = sorted(modules)
+    seen: set[str] = set()
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        path = _module_file(module)
+        if path is None:
+            continue  # a name imported from a module, not a module itself
+        files.add(path)
+        todo += [
+            name
+            for name in _imported_modules(path)
+            if name.startswith(TRACKED_PACKAGES) and name not in seen
+        ]
+    return files
+
+
+def _factory_modules(registry: Any, kind: str, name: str) -> set[str]:
+    factory = registry.get(kind, name).factory
+    classes = inspect.getmro(factory) if inspect.isclass(factory) else (factory,)
+    return {
+        item.__module__
+        for item in classes
+        if (getattr(item, "__module__", "") or "").split(".")[0] == PACKAGE
+    }
+
+
+def measured_paths(submission: dict[str, Any], registry: Any = None) -> list[str]:
+    """The repository paths of the code that decided the submission's numbers (module
+    docstring)."""
     if registry is None:
         from disentangle_bench.registry import Registry
 
         registry = Registry()
-    factory = registry.get("datasets", base).factory
-    classes = inspect.getmro(factory) if inspect.isclass(factory) else (factory,)
-    root = Path(__file__).resolve().parents[2]
-    paths = set()
-    for item in classes:
-        module = getattr(item, "__module__", "") or ""
-        if module.split(".")[0] != PACKAGE:
-            continue
-        source = inspect.getsourcefile(item)
-        if source is not None:
-            paths.add(Path(source).resolve().relative_to(root).as_posix())
-    return sorted(paths)
-
-
-def measured_paths(submission: dict[str, Any], registry: Any = None) -> list[str]:
-    """:data:`MEASURED_PATHS` and the modules of every dataset the submission's runs used."""
-    bases = sorted({run["dataset"]["base"] for run in submission["runs"]})
-    paths = set(MEASURED_PATHS)
-    for base in bases:
-        paths.update(dataset_paths(base, registry))
-    return sorted(paths)
+    modules = set(MEASURED_MODULES) | _factory_modules(
+        registry, "models", submission["method"]["model"]
+    )
+    for run in submission["runs"]:
+        modules |= _factory_modules(registry, "datasets", run["dataset"]["base"])
+        perturbation = run["dataset"].get("perturbation")
+        if perturbation:
+            modules |= _factory_modules(registry, "perturbations", perturbation["name"])
+    return sorted(path.relative_to(REPOSITORY).as_posix() for path in import_closure(modules))
 
 
 @dataclass(frozen=True)
