@@ -122,11 +122,14 @@ def check_metric_names(names: Sequence[str], registry: Registry) -> None:
         if name in known:
             continue
         lowered = name.lower()
-        close = [k for k in known if k == lowered]
-        close += [k for k in known if k not in close and (k in lowered or lowered in k)]
-        close += [
-            k for k in difflib.get_close_matches(lowered, known, n=3, cutoff=0.5) if k not in close
-        ]
+        close = [k for k in known if k == lowered]  # another case: that one only
+        if not close:
+            close = [k for k in known if k in lowered or lowered in k]  # a result key
+            close += [
+                k
+                for k in difflib.get_close_matches(lowered, known, n=3, cutoff=0.5)
+                if k not in close
+            ]
         if close:
             options = " or ".join(repr(k) for k in close[:3])
             raise UnknownPluginError(f"unknown metric {name!r}; did you mean {options}?")
