@@ -247,6 +247,8 @@ class Constant:
         CALLS.append(self.num_train)
         if self.value == "raise":
             raise KeyError("factor_index")
+        if self.value == "raise_in_full" and self.num_train > 32:
+            raise IndexError("index 40 is out of bounds")
         if self.value == "nan":
             return {"score": float("nan")}
         if self.value == "inf":
@@ -368,6 +370,15 @@ def test_a_nan_score_is_refused_after_the_run_and_never_written(tmp_path, capsys
     out = tmp_path / "out"
     assert not (out / "results.json").exists()
     assert not list(out.glob("runs/*/run.json"))
+
+
+def test_a_metric_failing_only_in_full_is_one_line_naming_it(tmp_path):
+    with pytest.raises(PluginError) as refused:
+        run(tmp_path, "constant_metric.value = 'raise_in_full'")
+    assert str(refused.value) == (
+        f"{ORIGIN}: metric 'constant_metric' failed on grid4-original-broken_model-seed0: "
+        "IndexError: index 40 is out of bounds"
+    )
 
 
 def test_check_scores_takes_numbers_only():

@@ -462,11 +462,18 @@ def execute_run(run: RunSpec, registry: Registry, run_dir: Path, device: torch.d
     for metric_name in run.metrics:
         metric_started = time.perf_counter()
         metric = registry.build("metrics", metric_name)
-        with metric_progress(f"  {metric_name}"):
-            values = metric(data, represent, np.random.RandomState(run.evaluation_seed))
-        scores[metric_name] = check_scores(
-            registry.get("metrics", metric_name).origin, metric_name, values
-        )
+        origin = registry.get("metrics", metric_name).origin
+        try:
+            with metric_progress(f"  {metric_name}"):
+                values = metric(data, represent, np.random.RandomState(run.evaluation_seed))
+        except BenchError as error:
+            raise without_gin_context(error) from None
+        except Exception as error:  # one line naming the plugin, not a traceback
+            raise PluginError(
+                f"{origin}: metric {metric_name!r} failed on {run.run_id}: "
+                f"{type(error).__name__}: {first_line(error)}"
+            ) from error
+        scores[metric_name] = check_scores(origin, metric_name, values)
         metric_parameters[metric_name] = effective_parameters(
             registry.get("metrics", metric_name).factory, f"metrics.{metric_name}"
         )
