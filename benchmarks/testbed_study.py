@@ -46,6 +46,9 @@ SEEDS = tuple(range(10))
 
 def plan(name: str) -> list[tuple[str, Condition, int]]:
     """The (model, condition, seed) runs of a plan, most important first."""
+    if name == "sweep":  # the eps sweep alone, seed by seed (the full plan runs it after AE)
+        sweep = [Condition("structural", eps) for eps in (0.05, 0.175, 0.3)]
+        return [("beta_vae", c, s) for s in SEEDS for c in sweep]
     if name == "ci":  # the reduced version the slow test trains
         conditions = [
             Condition("original"),
@@ -84,7 +87,7 @@ def done_runs(path: Path) -> set[tuple[str, str, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--plan", choices=("full", "ci"), default="full")
+    parser.add_argument("--plan", choices=("full", "sweep", "ci"), default="full")
     parser.add_argument("--shard", default="0/1", help="i/n: run every n-th job from the i-th")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=None, help="override the plan's steps")
