@@ -41,6 +41,7 @@ def test_table_groups_seeds_per_condition_and_reports_the_change():
     assert row_text + "| -0.300 [-0.300, -0.300] |" in markdown
     assert "steps 100; batch_size 64; seeds 0, 1; device cpu" in markdown
     assert "every twin lowered the score beyond seed noise" in markdown
+    assert "A bootstrap over 2 seeds is indicative only" in markdown
     assert json.loads(json.dumps(table.to_json()))["rows"][0]["noise"]["mean"] == pytest.approx(0.3)
 
 

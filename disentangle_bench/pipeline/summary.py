@@ -123,6 +123,10 @@ class ResultsTable:
         return sentences
 
 
+#: Below this many seeds a bootstrap interval is flagged as indicative only.
+FEW_SEEDS = 5
+
+
 def paired_change(original: dict[int, float], perturbed: dict[int, float]) -> dict | None:
     """Mean per-seed ``perturbed - original`` over the shared seeds, with a 95 % bootstrap
     interval when at least two seeds are shared."""
@@ -165,14 +169,21 @@ def _finding(row: dict[str, Any], changes: dict[str, dict | None]) -> str:
     head = f"{row['model']} on {row['dataset']}, {row['score']}: " + ", ".join(parts) + "."
     if n < 2:
         return head + " One seed cannot separate a change from seed noise."
-    if lowered:
-        return head + (
+    caveat = (
+        f" A bootstrap over {n} seeds is indicative only; more seeds measure the size."
+        if n < FEW_SEEDS
+        else ""
+    )
+    if not lowered:
+        verdict = f" Over {n} seeds no interval lies below zero: no change beyond seed noise."
+    elif len(lowered) < len(parts):
+        verdict = (
             f" Over {n} seeds the interval lies below zero on {', '.join(lowered)} only: "
             "those twins lowered the score beyond seed noise at this scale."
-            if len(lowered) < len(parts)
-            else f" Over {n} seeds every twin lowered the score beyond seed noise at this scale."
         )
-    return head + f" Over {n} seeds no interval lies below zero: no change beyond seed noise."
+    else:
+        verdict = f" Over {n} seeds every twin lowered the score beyond seed noise at this scale."
+    return head + verdict + caveat
 
 
 def _format_cell(cell: dict[str, Any] | None) -> str:
