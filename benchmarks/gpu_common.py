@@ -23,7 +23,6 @@ import datetime
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 import types
@@ -88,6 +87,7 @@ GIN_STAND_IN = install_gin_stand_in()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from provenance import cpu_model, git_commit  # noqa: E402
 
 from disentangle_bench.data.ground_truth import GroundTruthData  # noqa: E402
 from disentangle_bench.data.resident import DeviceFactors, HostFactors, ResidentData  # noqa: E402
@@ -139,31 +139,14 @@ def resolve_commit() -> str:
         lines = COMMIT_FILE.read_text(encoding="utf-8").split()
         if lines:
             return lines[0]
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        return commit + ("+uncommitted" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    return git_commit()
 
 
 def hardware(device: torch.device) -> dict[str, Any]:
     """The machine a result was measured on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     info: dict[str, Any] = {
         "device": str(device),
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
