@@ -418,3 +418,31 @@ def test_results_json_of_a_run_holds_no_bare_nan(tmp_path):
 
 def _refuse(name):
     raise AssertionError(f"{name} in results.json")
+
+
+class NanMetric:
+    """A metric whose score is undefined."""
+
+    name = "nan_metric"
+
+    def __call__(self, ground_truth_data, representation_function, random_state):
+        return {"score": np.float64("nan")}
+
+
+def test_encoder_scoring_refuses_a_nan_score_before_anything_is_written():
+    from disentangle_bench.pipeline.encoders import Condition, EncoderError, score_condition
+
+    namespace = types.SimpleNamespace(
+        __name__="nan_plugins",
+        register_datasets=hookimpl(lambda: [Grid]),
+        register_metrics=hookimpl(lambda: [NanMetric]),
+    )
+    registry = Registry(plugins=[namespace])
+    condition = Condition("grid4", "original", Grid(), {"name": "grid4"})
+    with pytest.raises(EncoderError) as caught:
+        score_condition(registry, lambda x: x.reshape(len(x), -1)[:, :2], condition, ["nan_metric"], 0)
+    message = str(caught.value)
+    assert message == (
+        "on grid4: plugin 'nan_plugins' (distribution (not installed)): metric 'nan_metric' "
+        "returned score=nan, not a finite number"
+    )

@@ -56,7 +56,7 @@ class WorkerKiller:
             if checkpoint.exists():
                 process.kill()
                 process.wait()
-                step = torch.load(checkpoint, weights_only=False)["step"]
+                step = torch.load(checkpoint, weights_only=True)["step"]
                 self.killed[run_dir.name] = step
                 return
             time.sleep(0.005)

@@ -73,6 +73,7 @@ def test_a_changed_shared_binding_changes_the_ids():
         ("study.models = {'beta_vea': {}}", "did you mean 'beta_vae'"),
         ("study.models = {'beta_vae': {'betta': [1.0]}}", "bad binding 'beta_vae.betta'"),
         ("study.dataset_bindings = {'shapes3d': {'noise.eps': 0.1}}", "not in study.datasets"),
+        ("study.seeds = [True]", "experiment.seeds must be an integer"),  # no gin context line
     ],
 )
 def test_bad_grids_are_one_clear_error(binding, message, tmp_path, capsys):

@@ -268,6 +268,22 @@ def test_a_checkpoint_with_a_pickled_object_is_refused_in_one_line(tmp_path):
     assert "\n" not in message and message.startswith(f"refusing to load {path}: it holds pickled")
 
 
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_checkpoint_is_named_as_such_in_one_line(tmp_path, damage):
+    from disentangle_bench.util.errors import BenchError
+
+    data = small_binary_dataset()
+    train(new_model(), data, config(steps=3), run_dir=tmp_path, seed=0, device=CPU)
+    path = tmp_path / CHECKPOINT_FILE
+    whole = path.read_bytes()
+    path.write_bytes(bytes(range(256)) * 2 if damage == "garbage" else whole[: len(whole) // 2])
+    with pytest.raises(BenchError) as caught:
+        train(new_model(), data, config(steps=6), run_dir=tmp_path, seed=0, device=CPU)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"cannot read {path}: not a checkpoint")
+    assert "pickled" not in message and message.endswith("delete it to start over")
+
+
 def test_a_loss_log_cut_short_in_the_middle_of_a_line_resumes(tmp_path):
     data = small_binary_dataset()
     train(new_model(), data, config(), run_dir=tmp_path / "straight", seed=0, device=CPU)

@@ -48,8 +48,9 @@ from disentangle_bench.pipeline.representation import (
     load_torchscript,
 )
 from disentangle_bench.registry import Registry
+from disentangle_bench.registry.contract import check_scores
 from disentangle_bench.util.device import describe_device
-from disentangle_bench.util.errors import BenchError, ConfigError, DataError
+from disentangle_bench.util.errors import BenchError, ConfigError, DataError, PluginError
 from disentangle_bench.util.files import atomic_write_json
 
 DEFAULT_PERTURBATIONS = ("oblique", "noise")
@@ -329,12 +330,10 @@ def score_condition(
             raise EncoderError(
                 f"metric {name!r} on {condition.name}: {text[0] if text else error!r}"
             ) from error
-        if not isinstance(values, dict) or not values:
-            raise EncoderError(f"metric {name!r} returned {values!r}, not a dict of scores")
-        try:
-            scores = {str(key): float(value) for key, value in values.items()}
-        except (TypeError, ValueError) as error:
-            raise EncoderError(f"metric {name!r} returned a non-number: {error}") from None
+        try:  # the same check as bench run's: finite real numbers only, NaN refused
+            scores = check_scores(registry.get("metrics", name).origin, name, values)
+        except PluginError as error:
+            raise EncoderError(f"on {condition.name}: {error}") from None
         seconds = time.perf_counter() - started
         parameters = effective_parameters(registry.get("metrics", name).factory, f"metrics.{name}")
         results.append(Scored(name, scores, parameters, int(random_seed), seconds))

@@ -37,6 +37,7 @@ import json
 import math
 import pickle
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -535,6 +536,11 @@ def load_checkpoint_file(path: Path, device: torch.device | str = "cpu") -> dict
     Raises :class:`BenchError` (one line) for a file that holds anything else (a pickled object
     could run code when loaded) or cannot be read.
     """
+    if Path(path).is_file() and not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+        raise BenchError(
+            f"cannot read {path}: not a checkpoint (torch.save writes a zip archive; this file is "
+            "corrupt, truncated or of another format); delete it to start over"
+        )
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError:

@@ -208,7 +208,7 @@ def _check_output_dir(out: Path, spec: Study, runs: list[SweepRun]) -> None:
 
 def _preflight(runs: list[SweepRun], registry: Registry) -> None:
     """Parse and build each distinct configuration once (seeds aside) before any run starts."""
-    from disentangle_bench.pipeline.experiment import experiment
+    from disentangle_bench.pipeline.experiment import build_experiment
     from disentangle_bench.pipeline.running import preflight as preflight_experiment
 
     seen = set()
@@ -218,7 +218,7 @@ def _preflight(runs: list[SweepRun], registry: Registry) -> None:
                 continue
             seen.add(run.group)
             parse_gin([], [run.config_text])
-            spec = experiment()
+            spec = build_experiment()
             spec.validate(registry)
             try:
                 preflight_experiment(spec, registry)

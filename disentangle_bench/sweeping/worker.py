@@ -26,7 +26,7 @@ LOCK_FILE = ".lock"
 def run_in_this_process(run_dir: Path, device: str = "auto") -> None:
     """Execute the run configured in ``run_dir/config.gin`` (holding the run's lock)."""
     from disentangle_bench.pipeline.config import parse_gin
-    from disentangle_bench.pipeline.experiment import experiment
+    from disentangle_bench.pipeline.experiment import build_experiment
     from disentangle_bench.pipeline.record import RUN_RECORD_FILE
     from disentangle_bench.pipeline.running import execute_run
     from disentangle_bench.registry import Registry
@@ -39,7 +39,7 @@ def run_in_this_process(run_dir: Path, device: str = "auto") -> None:
             return
         registry = Registry()
         parse_gin([run_dir / RUN_CONFIG_FILE])
-        spec = experiment()
+        spec = build_experiment()
         spec.validate(registry)
         # a study run names at most one perturbation: the run is that twin, else the original
         wanted = spec.perturbations[0] if spec.perturbations else None
