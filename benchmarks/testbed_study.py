@@ -9,10 +9,14 @@ every condition: a paired design), in order of priority, seed by seed so that wh
 finished is paired:
 
 1. beta-VAE on original / structural / noise / shuffled at eps 0.1 (pattern seed 0);
-2. PCL, then AE, on the same conditions;
-3. beta-VAE on the structural twin at eps 0.05, 0.175 and 0.3 (the eps sweep; with 0.1 above)
-   and on a second pattern seed (1) at eps 0.1;
-4. beta-VAE and PCL on the noise and shuffled twins at eps 0.175.
+2. beta-VAE on structural / noise / shuffled at eps 0.175 (the second strength);
+3. PCL on the eps 0.1 conditions;
+4. beta-VAE on the cosine-profile structural and shuffled twins at eps 0.175 (the second
+   construction attempt, docs/testbed.md);
+5. AE on the eps 0.1 conditions;
+6. beta-VAE on the structural twin at eps 0.05 and 0.3 (the eps sweep, with 0.1 and 0.175
+   above) and on a second pattern seed (1) at eps 0.1;
+7. PCL on the eps 0.175 conditions.
 
 Each finished run is one JSON line (model, condition, eps, pattern seed, seed, MIG, phase-probe
 R^2, seconds, threads, CPU, commit) appended to ``--out``; runs already there are skipped, so an
@@ -56,15 +60,22 @@ def plan(name: str) -> list[tuple[str, Condition, int]]:
             Condition("noise", 0.175),
         ]
         return [("beta_vae", c, s) for c in conditions for s in (0, 1, 2)]
-    at_01 = [Condition("original")] + [
-        Condition(k, 0.1) for k in ("structural", "noise", "shuffled")
-    ]
-    sweep = [Condition("structural", eps) for eps in (0.05, 0.175, 0.3)]
+    original = Condition("original")
+    at = {
+        eps: [Condition(k, eps) for k in ("structural", "noise", "shuffled")]
+        for eps in (0.1, 0.175)
+    }
+    cosine = [Condition(k, 0.175, profile="cosine") for k in ("structural", "shuffled")]
+    sweep = [Condition("structural", 0.05), Condition("structural", 0.3)]
     sweep.append(Condition("structural", 0.1, pattern=1))
-    controls = [Condition(kind, 0.175) for kind in ("noise", "shuffled")]
-    runs = [(m, c, s) for m in ("beta_vae", "pcl", "ae") for s in SEEDS for c in at_01]
-    runs += [("beta_vae", c, s) for s in SEEDS for c in sweep]
-    runs += [(m, c, s) for s in SEEDS for m in ("beta_vae", "pcl") for c in controls]
+
+    def block(model: str, conditions: list[Condition]) -> list[tuple[str, Condition, int]]:
+        return [(model, c, s) for s in SEEDS for c in conditions]
+
+    runs = block("beta_vae", [original, *at[0.1]]) + block("beta_vae", at[0.175])
+    runs += block("pcl", [original, *at[0.1]]) + block("beta_vae", cosine)
+    runs += block("ae", [original, *at[0.1]]) + block("beta_vae", sweep)
+    runs += block("pcl", at[0.175])
     return runs
 
 

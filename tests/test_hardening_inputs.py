@@ -440,7 +440,9 @@ def test_encoder_scoring_refuses_a_nan_score_before_anything_is_written():
     registry = Registry(plugins=[namespace])
     condition = Condition("grid4", "original", Grid(), {"name": "grid4"})
     with pytest.raises(EncoderError) as caught:
-        score_condition(registry, lambda x: x.reshape(len(x), -1)[:, :2], condition, ["nan_metric"], 0)
+        score_condition(
+            registry, lambda x: x.reshape(len(x), -1)[:, :2], condition, ["nan_metric"], 0
+        )
     message = str(caught.value)
     assert message == (
         "on grid4: plugin 'nan_plugins' (distribution (not installed)): metric 'nan_metric' "

@@ -168,6 +168,34 @@ def test_shuffled_control_reassigns_the_same_patterns(sprites):
         shuffled.pattern(base, factors[:1] + 0.5)
 
 
+def test_cosine_profile_is_smooth_in_the_phase_with_the_same_switch_shares():
+    from disentangle_bench.data.blob import Blob
+    from disentangle_bench.diagnostics import designed_switch_shares, switch_shares
+
+    base = Blob()
+    factors, _ = all_observations(base)
+    square = ObliqueStripes(eps=0.175, seed=2)
+    cosine = ObliqueStripes(eps=0.175, seed=2, profile="cosine")
+    _, pixel_phase = cosine.layout(base)
+    theta = cosine.phase(base, factors)
+    # (1 + cos(theta + phi)) / 2 = 1/2 + cos(theta) cos(phi) / 2 - sin(theta) sin(phi) / 2
+    span = np.stack([np.ones_like(pixel_phase), np.cos(pixel_phase), np.sin(pixel_phase)])
+    coefficients = np.stack([np.full_like(theta, 0.5), np.cos(theta) / 2, -np.sin(theta) / 2], 1)
+    expected = np.tensordot(coefficients, span, axes=1)
+    np.testing.assert_allclose(cosine.pattern(base, factors), expected, atol=1e-6)
+    np.testing.assert_array_equal(
+        square.pattern(base, factors), (cosine.pattern(base, factors) > 0.5).astype(np.float32)
+    )
+    twin = cosine.apply(base)
+    measured, designed = switch_shares(twin), designed_switch_shares(twin)
+    assert measured == pytest.approx(designed, abs=0.03)
+    # the default profile stays out of the parameters: square twins keep their fingerprints
+    assert "profile" not in square.parameters() and cosine.parameters()["profile"] == "cosine"
+    assert twin.fingerprint != square.apply(base).fingerprint
+    with pytest.raises(ValueError, match="profile must be one of square, cosine"):
+        ObliqueStripes(profile="sine")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -10,12 +10,18 @@ seeded with the run's seed before the model is built). The conditions of one stu
 - ``noise`` (``matched_noise``: uniform noise of the same mean change norm as ``structural``);
 - ``shuffled`` (``oblique_shuffled``: the structural pattern images on permuted configurations).
 
-Every run is scored with MIG (disentanglement_lib's defaults, evaluation seed 0) and with the
-*phase probe*: the held-out R^2 of a linear map from the model's representation of every
-configuration to ``(cos theta, sin theta)``, the oblique pattern's phase. A model that kept the
-factors on its latents and encoded the pattern as a separate circular variable would score a high
-phase R^2; the phase is far from linear in the factors (several turns across the grid), so a code
-of the factors alone scores near 0.
+``profile`` selects the oblique pattern's shape (``square``, the default, or ``cosine``) for the
+structural and shuffled conditions.
+
+Every run is scored with MIG (disentanglement_lib's defaults, evaluation seed 0); with what the
+code keeps of each factor (``code_r2``: held-out R^2 of a linear map from the codes to the
+factor's grid index; ``active_latents``: code dimensions whose spread over the configurations is
+at least :data:`ACTIVE_SHARE` of the largest one's); and with the *phase probe*: the held-out
+R^2 of a linear map from the model's representation of every configuration to
+``(cos theta, sin theta)``, the oblique pattern's phase. A model that kept the factors on its
+latents and encoded the pattern as a separate circular variable would score a high phase R^2;
+the phase is far from linear in the factors (several turns across the grid), so a code of the
+factors alone scores near 0.
 """
 
 from __future__ import annotations
@@ -50,6 +56,9 @@ MODELS: dict[str, dict[str, Any]] = {
 }
 VARIATIONAL = ("beta_vae",)
 CONDITIONS = ("original", "structural", "noise", "shuffled")
+#: A code dimension is active when its standard deviation over the configurations is at least
+#: this share of the largest dimension's (a collapsed VAE latent sits near the prior's mean).
+ACTIVE_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -59,22 +68,24 @@ class Condition:
     kind: str
     eps: float = 0.0
     pattern: int = 0
+    profile: str = "square"
 
     @property
     def label(self) -> str:
         if self.kind == "original":
             return "original"
-        return f"{self.kind}@eps={self.eps:g},pattern={self.pattern}"
+        shape = "" if self.profile == "square" else f",profile={self.profile}"
+        return f"{self.kind}@eps={self.eps:g},pattern={self.pattern}{shape}"
 
     def build(self, base: GroundTruthData) -> GroundTruthData:
         if self.kind == "original":
             return base
-        perturbation = {
-            "structural": ObliqueStripes,
-            "noise": NormMatchedNoise,
-            "shuffled": ShuffledOblique,
-        }[self.kind]
-        return perturbation(eps=self.eps, seed=self.pattern).apply(base)
+        if self.kind == "noise":
+            if self.profile != "square":
+                raise ValueError("the matched-noise control matches the square profile only")
+            return NormMatchedNoise(eps=self.eps, seed=self.pattern).apply(base)
+        perturbation = {"structural": ObliqueStripes, "shuffled": ShuffledOblique}[self.kind]
+        return perturbation(eps=self.eps, seed=self.pattern, profile=self.profile).apply(base)
 
 
 def phase_targets(base: GroundTruthData, pattern: int, eps: float = 0.1) -> np.ndarray:
@@ -95,6 +106,13 @@ def linear_r2(codes: np.ndarray, targets: np.ndarray, seed: int = 0) -> float:
     return float(
         np.mean(1.0 - (residual**2).sum(axis=0) / np.maximum((total**2).sum(axis=0), 1e-12))
     )
+
+
+def active_latents(codes: np.ndarray, share: float = ACTIVE_SHARE) -> int:
+    """The number of code dimensions whose standard deviation is at least ``share`` of the
+    largest one's."""
+    spread = codes.std(axis=0)
+    return int((spread >= share * spread.max()).sum()) if spread.max() > 0 else 0
 
 
 def build_model(name: str, data: GroundTruthData, seed: int) -> torch.nn.Module:
@@ -120,17 +138,23 @@ def run_one(
     seconds = time.perf_counter() - start
     representation = model_representation(model, CPU)
     mig = MIG()(data, representation, np.random.RandomState(0))["discrete_mig"]
-    _, observations = all_observations(data)
+    factors, observations = all_observations(data)
     codes = representation(observations)
     return {
         "model": model_name,
         "condition": condition.kind,
         "eps": condition.eps,
         "pattern": condition.pattern,
+        "profile": condition.profile,
         "label": condition.label,
         "seed": seed,
         "steps": steps,
         "mig": float(mig),
+        "code_r2": {
+            name: linear_r2(codes, factors[:, [k]].astype(np.float64))
+            for k, name in enumerate(data.factor_names)
+        },
+        "active_latents": active_latents(codes),
         "phase_r2": linear_r2(codes, phase_targets(base, condition.pattern)),
         "train_seconds": round(seconds, 1),
     }

@@ -32,6 +32,15 @@ signs,
   new, one-dimensional circular variable in the images. docs/perturbations.md says how the test
   bed study checks whether trained models encode it on its own.
 
+``profile`` shapes the pattern along its phase: ``'square'`` (the default, above) switches a
+block fully on or off; ``'cosine'`` pushes by ``(1 + cos(theta + phi_b)) / 2``, smooth in the
+phase, so each image's pattern is an affine function of ``(cos theta, sin theta)`` (two fixed
+images span it) and a decoder can reproduce it linearly. The phase lattice, and the share of
+pixels whose push crosses one half per step (what :mod:`disentangle_bench.diagnostics.switching`
+measures), are the same for both; the cosine profile moves every pixel a little on each step
+instead of a quarter of them fully. The default profile is left out of :meth:`parameters`, so
+the fingerprints of square-profile twins did not change when the option was added.
+
 ``shuffle=True`` is the control ``oblique_shuffled``: the same pattern images assigned to a fixed
 random permutation of the configurations. It keeps every per-image statistic and removes the
 relation between the pattern and the factors: the pattern becomes an extra image variable that
@@ -52,6 +61,8 @@ from disentangle_bench.util.errors import ConfigError
 #: The largest switch share: one step along an axis or a two-factor diagonal advances the
 #: phase by at most a quarter period.
 MAX_SWITCH_SHARE = 0.25
+#: The pattern's shape along its phase (see the module docstring).
+PROFILES = ("square", "cosine")
 
 
 def inward(observations: np.ndarray) -> np.ndarray:
@@ -133,8 +144,12 @@ class ObliqueStripes(AdditivePerturbation):
         block: int | None = None,
         factors: Sequence[str] | None = None,
         shuffle: bool = False,
+        profile: str = "square",
     ) -> None:
         super().__init__(eps, seed)
+        if profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+        self.profile = profile
         if not 0.0 < self.eps <= 0.5:
             raise ValueError(f"eps must be in (0, 0.5] for the inward push, got {eps}")
         if not 0.0 < float(switch_share) <= MAX_SWITCH_SHARE:
@@ -161,6 +176,7 @@ class ObliqueStripes(AdditivePerturbation):
             "block": self.block,
             "factors": None if self.factors is None else list(self.factors),
             "shuffle": self.shuffle,
+            **({} if self.profile == "square" else {"profile": self.profile}),
         }
 
     def check(self, data: GroundTruthData) -> None:
@@ -200,10 +216,13 @@ class ObliqueStripes(AdditivePerturbation):
         return np.pi * positions @ advance
 
     def pattern(self, data: GroundTruthData, factors: np.ndarray) -> np.ndarray:
-        """The binary pattern (N, H, W) for (possibly fractional) factor positions."""
+        """The pattern (N, H, W) in [0, 1] for (possibly fractional) factor positions: binary
+        for the square profile."""
         _, pixel_phase = self.layout(data)
-        theta = self.phase(data, factors)
-        return (np.cos(theta[:, None, None] + pixel_phase) > 0).astype(np.float32)
+        wave = np.cos(self.phase(data, factors)[:, None, None] + pixel_phase)
+        if self.profile == "cosine":
+            return (0.5 * (1.0 + wave)).astype(np.float32)
+        return (wave > 0).astype(np.float32)
 
     def field(
         self, data: GroundTruthData, factors: np.ndarray, observations: np.ndarray
@@ -236,5 +255,6 @@ class ShuffledOblique(ObliqueStripes):
         block: int | None = None,
         factors: Sequence[str] | None = None,
         shuffle: bool = True,
+        profile: str = "square",
     ) -> None:
-        super().__init__(eps, seed, switch_share, block, factors, shuffle)
+        super().__init__(eps, seed, switch_share, block, factors, shuffle, profile)
