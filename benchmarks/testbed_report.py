@@ -14,8 +14,14 @@ Reads the runs ``benchmarks/testbed_study.py`` appended and writes
 - the eps sweep of beta-VAE on the structural twin, and the rank correlation (Spearman) between
   the variance diagnostic's off-diagonal mass at each eps (computed before any training) and the
   measured mean MIG drop;
-- with ``--probe``: the held-out accuracy per factor of a supervised conv probe
-  (``diagnostics.probe.conv_probe_accuracy``) on the original and every twin.
+- per strength: what the codes keep of each factor (held-out linear R^2 from the codes to the
+  factor, ``code_r2``) and how many code dimensions are active, per model and condition, and the
+  share of beta-VAE runs left with a single active latent;
+- the second construction attempt (the cosine profile at eps 0.175): beta-VAE on its structural
+  and shuffled twins, with the paired tests against the original and against each other;
+- the held-out accuracy per factor of supervised probes on the original and every twin: the
+  ridge probe (``diagnostics.probe.ridge_probe_accuracy``, computed every time, seconds) and,
+  with ``--probe``, the conv probe (``conv_probe_accuracy``, cached in testbed_probe.json).
 """
 
 from __future__ import annotations
@@ -35,9 +41,16 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from provenance import cpu_model, git_commit  # noqa: E402
 
 from disentangle_bench.data.blob import Blob  # noqa: E402
-from disentangle_bench.diagnostics.probe import conv_probe_accuracy  # noqa: E402
+from disentangle_bench.diagnostics.probe import (  # noqa: E402
+    conv_probe_accuracy,
+    ridge_probe_accuracy,
+)
 from disentangle_bench.diagnostics.variance import local_variance_structure  # noqa: E402
-from disentangle_bench.evidence.statistics import claim_table, format_markdown  # noqa: E402
+from disentangle_bench.evidence.statistics import (  # noqa: E402
+    claim_table,
+    format_markdown,
+    paired_drop_test,
+)
 from disentangle_bench.evidence.testbed import Condition  # noqa: E402
 from disentangle_bench.util.files import atomic_write_json, atomic_write_text  # noqa: E402
 
@@ -106,6 +119,74 @@ def condition_table(rows: list[dict], eps: float) -> tuple[str, dict]:
             + f" | {mean_sd(phase['structural'])} | {mean_sd(phase['shuffled'])} |"
         )
     return "\n".join(lines), summary
+
+
+def code_table(rows: list[dict], eps: float) -> tuple[str, dict]:
+    """Per model and condition: mean code R^2 of each factor and mean number of active latents,
+    and (beta-VAE) how many runs kept a single active latent."""
+    names = Blob().factor_names
+    lines = [
+        "| model | condition | n | "
+        + " | ".join(f"code R^2 {name}" for name in names)
+        + " | active latents | runs with one active latent |",
+        "|---|---|---|" + "---|" * (len(names) + 2),
+    ]
+    summary: dict = {}
+    for model in MODELS:
+        for condition, label in labels_at(eps).items():
+            group = [r for r in rows if r["model"] == model and r["label"] == label]
+            group = [r for r in group if "code_r2" in r]
+            if not group:
+                continue
+            r2 = {name: np.array([r["code_r2"][name] for r in group]) for name in names}
+            active = np.array([r["active_latents"] for r in group])
+            summary.setdefault(model, {})[condition] = {
+                "n": len(group),
+                "code_r2": {name: float(v.mean()) for name, v in r2.items()},
+                "active_latents": float(active.mean()),
+                "one_active": int((active == 1).sum()),
+            }
+            lines.append(
+                f"| {model} | {condition} | {len(group)} | "
+                + " | ".join(mean_sd(v) for v in r2.values())
+                + f" | {active.mean():.1f} | {int((active == 1).sum())} of {len(group)} |"
+            )
+    return "\n".join(lines), summary
+
+
+def cosine_section(rows: list[dict]) -> tuple[str, dict]:
+    """beta-VAE on the cosine-profile twins (eps 0.175) against the original, paired by seed."""
+    labels = {
+        "original": Condition("original").label,
+        "structural": Condition("structural", 0.175, profile="cosine").label,
+        "shuffled": Condition("shuffled", 0.175, profile="cosine").label,
+    }
+    mig = paired_scores(rows, "beta_vae", labels)
+    n = len(mig["original"])
+    if n < 2:
+        return "not run yet\n", {}
+    phase = paired_scores(rows, "beta_vae", labels, "phase_r2")
+    tests = {
+        "structural < original": paired_drop_test(mig["original"], mig["structural"]),
+        "shuffled < original": paired_drop_test(mig["original"], mig["shuffled"]),
+        "structural < shuffled": paired_drop_test(mig["shuffled"], mig["structural"]),
+    }
+    lines = [
+        f"beta-VAE, {n} paired seeds. MIG: "
+        + "; ".join(f"{c} {mean_sd(v)}" for c, v in mig.items())
+        + f". Phase-probe R^2: structural {mean_sd(phase['structural'])}.\n",
+        "| test (one-sided, paired Wilcoxon) | mean drop | p (unadjusted) |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {test.mean_drop:.3f} | {test.p_value:.3g} |" for name, test in tests.items()
+    ]
+    record = {
+        "n": n,
+        "mig": {c: v.tolist() for c, v in mig.items()},
+        "tests": {name: {"mean_drop": t.mean_drop, "p": t.p_value} for name, t in tests.items()},
+    }
+    return "\n".join(lines), record
 
 
 def claim_section(rows: list[dict], eps: float) -> tuple[str, dict]:
@@ -207,16 +288,35 @@ def sweep_png(points: list[dict], path: Path) -> None:
     image.save(path)
 
 
+def probe_conditions() -> list[Condition]:
+    """The original, every twin of the study at both strengths, and the cosine-profile twins."""
+    conditions = [Condition("original")] + [
+        Condition(kind, eps) for eps in STRENGTHS for kind in ("structural", "noise", "shuffled")
+    ]
+    return conditions + [Condition(k, 0.175, profile="cosine") for k in ("structural", "shuffled")]
+
+
+def ridge_probe_section() -> tuple[str, dict]:
+    """The ridge probe's held-out accuracy per factor on every condition (deterministic)."""
+    base, names = Blob(), Blob().factor_names
+    lines = [f"| condition | {' | '.join(names)} |", "|---|" + "---|" * len(names)]
+    record = {}
+    for condition in probe_conditions():
+        accuracy = ridge_probe_accuracy(condition.build(base))
+        record[condition.label] = accuracy.tolist()
+        lines.append(f"| {condition.label} | " + " | ".join(f"{a:.3f}" for a in accuracy) + " |")
+    budget = (
+        "Ridge probe: pixels to each factor's index, rounded; penalty by leave-one-out; 30 % of "
+        "the configurations held out (77 of 256)."
+    )
+    return f"{budget}\n\n" + "\n".join(lines), record
+
+
 def probe_section(path: Path, run: bool) -> str:
     cache = json.loads(path.read_text()) if path.exists() else {}
     if run:
         base = Blob()
-        conditions = [Condition("original")] + [
-            Condition(kind, eps)
-            for eps in STRENGTHS
-            for kind in ("structural", "noise", "shuffled")
-        ]
-        for condition in conditions:
+        for condition in probe_conditions():
             accuracy = conv_probe_accuracy(condition.build(base), steps=1500, seed=0)
             cache[condition.label] = accuracy.tolist()
             print(condition.label, accuracy, flush=True)
@@ -278,21 +378,31 @@ def main(argv: list[str] | None = None) -> int:
     for eps in STRENGTHS:
         table, summary = condition_table(rows, eps)
         claim, tests = claim_section(rows, eps)
+        codes, code_summary = code_table(rows, eps)
         sections += [
             f"## eps {eps:g}\n\nMIG (and phase-probe R^2), mean (sd) over paired seeds:\n",
             table,
             "\nThe tests of the claim (one family, Holm-adjusted):\n",
             claim,
+            "\nWhat the codes keep of each factor (held-out linear R^2 from the codes), mean "
+            "(sd) over every run of the condition, and the active code dimensions:\n",
+            codes + "\n",
         ]
-        record[f"eps={eps:g}"] = {"scores": summary, "tests": tests}
+        record[f"eps={eps:g}"] = {"scores": summary, "tests": tests, "codes": code_summary}
+    cosine, cosine_record = cosine_section(rows)
+    sections += ["\n## Second attempt: the cosine profile (eps 0.175)\n", cosine]
+    record["cosine"] = cosine_record
     points, sweep_text = sweep(rows)
     sections += ["## The eps sweep and the diagnostic's forecast\n", sweep_text]
     record["sweep"] = points
     if len(points) > 1:
         sweep_png(points, RESULTS / "testbed_sweep.png")
         sections.append("\n![MIG against eps](testbed_sweep.png)")
+    ridge, record["ridge_probe"] = ridge_probe_section()
     sections += [
-        "\n## Are the factors still there? A supervised probe per factor\n",
+        "\n## Are the factors still there? Supervised probes per factor\n",
+        ridge,
+        "\nConv probe:",
         probe_section(RESULTS / "testbed_probe.json", args.probe),
     ]
     sections += [

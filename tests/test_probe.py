@@ -53,3 +53,18 @@ def test_conv_probe_rejects_sizes_it_cannot_pool():
     data = ArrayGroundTruthData(images, ["a", "b"], (2, 2), binary=True)
     with pytest.raises(ValueError, match="divisible by 4"):
         conv_probe_accuracy(data, steps=1)
+
+
+def test_ridge_probe_reads_a_blob_centre_exactly_and_fails_on_shuffled_labels():
+    from disentangle_bench.data.blob import Blob
+    from disentangle_bench.diagnostics.probe import all_observations, ridge_probe_accuracy
+
+    blob = Blob()
+    # The centre of a blob that stays inside the image is its intensity centroid: linear.
+    assert np.array_equal(ridge_probe_accuracy(blob), [1.0, 1.0])
+    _, images = all_observations(blob)
+    permuted = np.random.RandomState(0).permutation(len(images))
+    shuffled = ArrayGroundTruthData(
+        images[permuted], list(blob.factor_names), blob.factors_num_values, binary=False
+    )
+    assert np.all(ridge_probe_accuracy(shuffled) < 0.3)  # chance is 1/16

@@ -6,6 +6,11 @@ generalise to unseen configurations).
 
 - :func:`linear_probe_r2`: ordinary least squares from observations to factor values, R^2 on a
   held-out split (for the synthetic linear dataset, where decodability is linear).
+- :func:`ridge_probe_accuracy`: ridge regression from observations to each factor's index,
+  rounded to the nearest grid value; per-factor accuracy on held-out configurations. No training
+  budget to choose (the ridge penalty is picked by leave-one-out on the training split); exact
+  wherever a factor is a linear function of the pixels (a blob's centre is its intensity
+  centroid).
 - :func:`conv_probe_accuracy`: a small convolutional classifier with one softmax head per factor,
   trained with a fixed seed and budget; per-factor accuracy on held-out configurations. Its
   features are both position-bound (flattened) and position-free (global max pool), so shape and
@@ -47,6 +52,28 @@ def linear_probe_r2(
     residual = factors[test] - x[test] @ weights
     total = factors[test] - factors[test].mean(axis=0)
     return 1.0 - (residual**2).sum(axis=0) / np.maximum((total**2).sum(axis=0), 1e-12)
+
+
+#: The ridge penalties :func:`ridge_probe_accuracy` chooses from.
+RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-4, 2, 13))
+
+
+def ridge_probe_accuracy(
+    data: GroundTruthData, *, test_fraction: float = 0.3, seed: int = 0
+) -> np.ndarray:
+    """Per-factor held-out accuracy of ridge regression from the pixels to the factor's index,
+    rounded to the nearest index (penalty from :data:`RIDGE_ALPHAS` by leave-one-out)."""
+    from sklearn.linear_model import RidgeCV
+
+    factors, observations = all_observations(data)
+    x = observations.reshape(len(factors), -1).astype(np.float64)
+    train, test = held_out_split(len(x), test_fraction, seed)
+    accuracy = np.zeros(factors.shape[1])
+    for k, size in enumerate(data.factors_num_values):
+        model = RidgeCV(alphas=RIDGE_ALPHAS).fit(x[train], factors[train, k])
+        predicted = np.clip(np.round(model.predict(x[test])), 0, size - 1)
+        accuracy[k] = float(np.mean(predicted == factors[test, k]))
+    return accuracy
 
 
 class _ProbeNet(nn.Module):
