@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import probe_check  # noqa: E402
@@ -21,3 +23,25 @@ def test_probe_check_writes_its_table(tmp_path, capsys):
     rows = json.loads((tmp_path / "probe_check.json").read_text())["rows"]
     assert [row["condition"] for row in rows] == ["original", "oblique 0.1"]
     assert all(0.0 <= a <= 1.0 for row in rows for a in row["accuracy"][0])
+
+
+def test_twin_distinctness_counts_distinct_images_and_fails_on_a_collision(tmp_path, capsys):
+    import twin_distinctness
+
+    out = tmp_path / "distinct.jsonl"
+    argv = ["shapes3d_small", "--limit", "300", "--chunk", "128", "--out", str(out)]
+    assert twin_distinctness.main(argv) == 0
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert row["dataset"] == "shapes3d_small"
+    assert row["configurations"] == row["distinct_images"] == 300 and row["all_distinct"]
+
+    class Repeating:  # two configurations share every image
+        num_configurations = 6
+
+        def factors_of(self, index):
+            return np.asarray(index)[:, None] % 3
+
+        def sample_observations_from_factors(self, factors, random_state):
+            return np.repeat(factors[:, :, None, None].astype(np.float32), 4, axis=2)
+
+    assert twin_distinctness.distinct_images(Repeating(), chunk=4) == (6, 3)
