@@ -1,11 +1,13 @@
-"""Calibrate the CPU test bed: does an MLP beta-VAE disentangle the unperturbed ``blob`` reliably?
+"""Calibrate the CPU test bed: does an MLP model disentangle the unperturbed ``blob`` reliably?
 
     python benchmarks/testbed_calibration.py --seeds 0-9 --steps 3000 --beta 8 \
+        [--model beta_vae|pcl --transition-rate 1.0] \
         [--sigma-x 2.5 --sigma-y 5.0 --num-positions 16 --num-latent 4 --threads 1]
 
-Trains one beta-VAE per seed (Bernoulli decoder, the ``mlp`` architecture, Adam 1e-3, batch 64)
-on ``blob`` with the given parameters, scores MIG (disentanglement_lib's defaults) and appends one
-JSON line per run (setting, seed, MIG, seconds, threads, CPU, commit) to
+Trains one model per seed (the ``mlp`` architecture, Adam 1e-3, batch 64; beta-VAE with a
+Bernoulli decoder and ``--beta``, or PCL on natural pairs with ``--transition-rate``) on ``blob``
+with the given parameters, scores MIG (disentanglement_lib's defaults) and appends one JSON line
+per run (setting, seed, MIG, seconds, threads, CPU, commit) to
 ``benchmarks/results/testbed_calibration.jsonl``. docs/testbed.md summarises the lines: the
 choice of the test bed's settings rests on them.
 """
@@ -30,6 +32,7 @@ from provenance import cpu_model, git_commit  # noqa: E402
 
 from disentangle_bench.data.blob import Blob  # noqa: E402
 from disentangle_bench.metrics.mig import MIG  # noqa: E402
+from disentangle_bench.models.pcl import PCL  # noqa: E402
 from disentangle_bench.models.vae import BetaVAE  # noqa: E402
 from disentangle_bench.pipeline.representation import model_representation  # noqa: E402
 from disentangle_bench.pipeline.training import TrainingConfig, train  # noqa: E402
@@ -49,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0-9")
     parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--model", choices=("beta_vae", "pcl"), default="beta_vae")
     parser.add_argument("--beta", type=float, default=8.0)
+    parser.add_argument("--transition-rate", type=float, default=1.0)
     parser.add_argument("--num-latent", type=int, default=4)
     parser.add_argument("--sigma-x", type=float, default=2.5)
     parser.add_argument("--sigma-y", type=float, default=5.0)
@@ -61,10 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     data = Blob(sigma_x=args.sigma_x, sigma_y=args.sigma_y, num_positions=args.num_positions)
     setting = {
+        "model": args.model,
         "sigma_x": args.sigma_x,
         "sigma_y": args.sigma_y,
         "num_positions": args.num_positions,
-        "beta": args.beta,
+        **({"beta": args.beta} if args.model == "beta_vae" else {}),
+        **({"transition_rate": args.transition_rate} if args.model == "pcl" else {}),
         "num_latent": args.num_latent,
         "steps": args.steps,
         "learning_rate": args.learning_rate,
@@ -73,9 +80,20 @@ def main(argv: list[str] | None = None) -> int:
     for seed in seeds_of(args.seeds):
         start = time.perf_counter()
         torch.manual_seed(seed)
-        model = BetaVAE(
-            data.observation_shape, num_latent=args.num_latent, beta=args.beta, architecture="mlp"
-        )
+        if args.model == "pcl":
+            model = PCL(
+                data.observation_shape,
+                num_latent=args.num_latent,
+                transition_rate=args.transition_rate,
+                architecture="mlp",
+            )
+        else:
+            model = BetaVAE(
+                data.observation_shape,
+                num_latent=args.num_latent,
+                beta=args.beta,
+                architecture="mlp",
+            )
         config = TrainingConfig(
             steps=args.steps,
             batch_size=64,
