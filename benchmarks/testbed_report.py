@@ -337,23 +337,27 @@ def probe_section(path: Path, run: bool) -> str:
 
 
 def calibration_section(path: Path) -> str:
-    """Per setting of ``benchmarks/testbed_calibration.py``: MIG of the unperturbed beta-VAE."""
+    """Per setting of ``benchmarks/testbed_calibration.py``: MIG on the unperturbed ``blob``."""
     if not path.exists():
         return "no calibration runs\n"
     groups: dict[tuple, list[dict]] = {}
     for row in load_rows(path):
-        setting = tuple(row[k] for k in ("sigma_x", "sigma_y", "beta", "num_latent", "steps"))
+        model = row.get("model", "beta_vae")  # the first lines predate the PCL option
+        knob = (
+            f"beta {row['beta']:g}" if model == "beta_vae" else f"rate {row['transition_rate']:g}"
+        )
+        setting = (model, row["sigma_x"], row["sigma_y"], knob, row["num_latent"], row["steps"])
         groups.setdefault(setting, []).append(row)
     lines = [
-        "| sigma_x | sigma_y | beta | latents | steps | seeds | MIG per seed | mean | share > 0.3 "
-        "| median s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | sigma_x | sigma_y | beta / transition rate | latents | steps | seeds "
+        "| MIG per seed | mean | share > 0.3 | median s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for setting, group in groups.items():
         migs = np.array([r["mig"] for r in group])
         lines.append(
             "| "
-            + " | ".join(f"{v:g}" for v in setting)
+            + " | ".join(v if isinstance(v, str) else f"{v:g}" for v in setting)
             + f" | {len(group)} | "
             + ", ".join(f"{m:.2f}" for m in migs)
             + f" | {migs.mean():.2f} | {np.mean(migs > 0.3):.0%} "
@@ -412,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         probe_section(RESULTS / "testbed_probe.json", args.probe),
     ]
     sections += [
-        "\n## Calibration of the test bed (unperturbed beta-VAE)\n",
+        "\n## Calibration of the test bed (unperturbed blob)\n",
         calibration_section(RESULTS / "testbed_calibration.jsonl"),
     ]
     text = "\n".join(sections) + "\n"
