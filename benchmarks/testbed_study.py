@@ -1,6 +1,7 @@
 """The test-bed study of the paper's claim on a CPU: every run, appended as it finishes.
 
-    python benchmarks/testbed_study.py [--plan full|ci] [--shard 0/2] [--threads 1]
+    python benchmarks/testbed_study.py [--plan full|sweep|base|ci] [--shard 0/2] [--threads 1]
+        [--sigma-y S]   (the blob's sigma_y; the plan ``base`` runs beta-VAE at eps 0.1 on it)
         [--out benchmarks/results/testbed_study.jsonl]
 
 The plan (``disentangle_bench.evidence.testbed``): beta-VAE, PCL and AE on ``blob`` and its
@@ -53,6 +54,10 @@ def plan(name: str) -> list[tuple[str, Condition, int]]:
     if name == "sweep":  # the eps sweep alone, seed by seed (the full plan runs it after AE)
         sweep = [Condition("structural", eps) for eps in (0.05, 0.175, 0.3)]
         return [("beta_vae", c, s) for s in SEEDS for c in sweep]
+    if name == "base":  # beta-VAE at eps 0.1 on another blob (--sigma-y): a third attempt
+        conditions = [Condition("original")]
+        conditions += [Condition(k, 0.1) for k in ("structural", "noise", "shuffled")]
+        return [("beta_vae", c, s) for s in SEEDS for c in conditions]
     if name == "ci":  # the reduced version the slow test trains
         conditions = [
             Condition("original"),
@@ -98,7 +103,8 @@ def done_runs(path: Path) -> set[tuple[str, str, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--plan", choices=("full", "sweep", "ci"), default="full")
+    parser.add_argument("--plan", choices=("full", "sweep", "base", "ci"), default="full")
+    parser.add_argument("--sigma-y", type=float, default=None, help="the blob's sigma_y")
     parser.add_argument("--shard", default="0/1", help="i/n: run every n-th job from the i-th")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=None, help="override the plan's steps")
@@ -110,12 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     done = done_runs(args.out)
     todo = [job for job in jobs if key(job[0], job[1].label, job[2]) not in done]
     print(f"{len(jobs)} runs in this shard, {len(jobs) - len(todo)} already done", flush=True)
-    base, commit, cpu = Blob(), git_commit(), cpu_model()
+    base = Blob() if args.sigma_y is None else Blob(sigma_y=args.sigma_y)
+    commit, cpu = git_commit(), cpu_model()
     started = time.perf_counter()
     for number, (model, condition, seed) in enumerate(todo, 1):
         extra = {} if args.steps is None else {"steps": args.steps}
         row = run_one(model, condition, seed, base=base, **extra)
-        row.update(threads=args.threads, cpu=cpu, commit=commit)
+        row.update(sigma_y=base.sigma_y, threads=args.threads, cpu=cpu, commit=commit)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with open(args.out, "a") as handle:  # one short line per write: appends do not interleave
             handle.write(json.dumps(row) + "\n")
