@@ -19,6 +19,8 @@ Reads the runs ``benchmarks/testbed_study.py`` appended and writes
   share of beta-VAE runs left with a single active latent;
 - the second construction attempt (the cosine profile at eps 0.175): beta-VAE on its structural
   and shuffled twins, with the paired tests against the original and against each other;
+- the third attempt (``testbed_study.py --plan base --sigma-y 3.5``, its own runs file
+  ``testbed_sigma_y35.jsonl``): beta-VAE at eps 0.1 with every control on a less anisotropic blob;
 - the held-out accuracy per factor of supervised probes on the original and every twin: the
   ridge probe (``diagnostics.probe.ridge_probe_accuracy``, computed every time, seconds) and,
   with ``--probe``, the conv probe (``conv_probe_accuracy``, cached in testbed_probe.json).
@@ -157,27 +159,29 @@ def code_table(rows: list[dict], eps: float) -> tuple[str, dict]:
     return "\n".join(lines), summary
 
 
-def cosine_section(rows: list[dict]) -> tuple[str, dict]:
-    """beta-VAE on the cosine-profile twins (eps 0.175) against the original, paired by seed."""
-    labels = {
-        "original": Condition("original").label,
-        "structural": Condition("structural", 0.175, profile="cosine").label,
-        "shuffled": Condition("shuffled", 0.175, profile="cosine").label,
-    }
+def paired_section(
+    rows: list[dict], labels: dict[str, str], comparisons: list[tuple[str, str]]
+) -> tuple[str, dict]:
+    """beta-VAE on ``labels``' conditions, paired by seed: MIG, what the codes keep, and a
+    one-sided paired Wilcoxon test ``first < second`` for each of ``comparisons``."""
     mig = paired_scores(rows, "beta_vae", labels)
     n = len(mig["original"])
     if n < 2:
         return "not run yet\n", {}
     phase = paired_scores(rows, "beta_vae", labels, "phase_r2")
-    tests = {
-        "structural < original": paired_drop_test(mig["original"], mig["structural"]),
-        "shuffled < original": paired_drop_test(mig["original"], mig["shuffled"]),
-        "structural < shuffled": paired_drop_test(mig["shuffled"], mig["structural"]),
-    }
+    active = paired_scores(rows, "beta_vae", labels, "active_latents")
+    tests = {f"{a} < {b}": paired_drop_test(mig[b], mig[a]) for a, b in comparisons}
     lines = [
-        f"beta-VAE, {n} paired seeds. MIG: "
-        + "; ".join(f"{c} {mean_sd(v)}" for c, v in mig.items())
-        + f". Phase-probe R^2: structural {mean_sd(phase['structural'])}.\n",
+        f"beta-VAE, {n} paired seeds.\n",
+        "| condition | MIG | phase-probe R^2 | runs with one active latent |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {c} | {mean_sd(mig[c])} | {mean_sd(phase[c])} | {int((active[c] == 1).sum())} of {n} |"
+        for c in labels
+    ]
+    lines += [
+        "",
         "| test (one-sided, paired Wilcoxon) | mean drop | p (unadjusted) |",
         "|---|---|---|",
     ]
@@ -190,6 +194,32 @@ def cosine_section(rows: list[dict]) -> tuple[str, dict]:
         "tests": {name: {"mean_drop": t.mean_drop, "p": t.p_value} for name, t in tests.items()},
     }
     return "\n".join(lines), record
+
+
+def cosine_section(rows: list[dict]) -> tuple[str, dict]:
+    """The cosine-profile twins (eps 0.175) against the original and each other."""
+    labels = {
+        "original": Condition("original").label,
+        "structural": Condition("structural", 0.175, profile="cosine").label,
+        "shuffled": Condition("shuffled", 0.175, profile="cosine").label,
+    }
+    comparisons = [("structural", "original"), ("shuffled", "original")]
+    return paired_section(rows, labels, [*comparisons, ("structural", "shuffled")])
+
+
+def base_section(path: Path) -> tuple[str, dict]:
+    """The plan ``base`` of testbed_study.py (another blob): eps 0.1, every control."""
+    if not path.exists():
+        return "not run yet\n", {}
+    rows = load_rows(path)
+    widths = sorted({(r["sigma_y"]) for r in rows})
+    comparisons = [("structural", other) for other in ("original", "noise", "shuffled")]
+    text, record = paired_section(rows, labels_at(0.1), comparisons)
+    header = (
+        f"`{path.relative_to(ROOT)}`: blob with sigma_y {', '.join(f'{w:g}' for w in widths)} "
+        f"(sigma_x 2.5), eps 0.1, code at {', '.join(sorted({r['commit'] for r in rows}))}. "
+    )
+    return header + text, record
 
 
 def claim_section(rows: list[dict], eps: float) -> tuple[str, dict]:
@@ -402,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     cosine, cosine_record = cosine_section(rows)
     sections += ["\n## Second attempt: the cosine profile (eps 0.175)\n", cosine + "\n"]
     record["cosine"] = cosine_record
+    other, record["sigma_y_3.5"] = base_section(RESULTS / "testbed_sigma_y35.jsonl")
+    sections += ["\n## Third attempt: a less anisotropic blob (sigma_y 3.5)\n", other + "\n"]
     points, sweep_text = sweep(rows)
     sections += ["## The eps sweep and the diagnostic's forecast\n", sweep_text]
     record["sweep"] = points
