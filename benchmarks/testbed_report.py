@@ -51,6 +51,7 @@ from disentangle_bench.diagnostics.variance import local_variance_structure  # n
 from disentangle_bench.evidence.statistics import (  # noqa: E402
     claim_table,
     format_markdown,
+    holm,
     paired_drop_test,
 )
 from disentangle_bench.evidence.testbed import Condition  # noqa: E402
@@ -180,18 +181,23 @@ def paired_section(
         f"| {c} | {mean_sd(mig[c])} | {mean_sd(phase[c])} | {int((active[c] == 1).sum())} of {n} |"
         for c in labels
     ]
+    adjusted = holm({name: test.p_value for name, test in tests.items()})
     lines += [
         "",
-        "| test (one-sided, paired Wilcoxon) | mean drop | p (unadjusted) |",
-        "|---|---|---|",
+        "| test (one-sided, paired Wilcoxon) | mean drop | p | p (Holm, these tests) |",
+        "|---|---|---|---|",
     ]
     lines += [
-        f"| {name} | {test.mean_drop:.3f} | {test.p_value:.3g} |" for name, test in tests.items()
+        f"| {name} | {test.mean_drop:.3f} | {test.p_value:.3g} | {adjusted[name]:.3g} |"
+        for name, test in tests.items()
     ]
     record = {
         "n": n,
         "mig": {c: v.tolist() for c, v in mig.items()},
-        "tests": {name: {"mean_drop": t.mean_drop, "p": t.p_value} for name, t in tests.items()},
+        "tests": {
+            name: {"mean_drop": t.mean_drop, "p": t.p_value, "p_holm": adjusted[name]}
+            for name, t in tests.items()
+        },
     }
     return "\n".join(lines), record
 
