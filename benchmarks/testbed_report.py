@@ -209,8 +209,8 @@ def cosine_section(rows: list[dict]) -> tuple[str, dict]:
         "structural": Condition("structural", 0.175, profile="cosine").label,
         "shuffled": Condition("shuffled", 0.175, profile="cosine").label,
     }
-    comparisons = [("structural", "original"), ("shuffled", "original")]
-    return paired_section(rows, labels, [*comparisons, ("structural", "shuffled")])
+    comparisons = [("structural", "original"), ("shuffled", "original"), ("structural", "shuffled")]
+    return paired_section(rows, labels, comparisons)
 
 
 def base_section(path: Path) -> tuple[str, dict]:
@@ -218,7 +218,7 @@ def base_section(path: Path) -> tuple[str, dict]:
     if not path.exists():
         return "not run yet\n", {}
     rows = load_rows(path)
-    widths = sorted({(r["sigma_y"]) for r in rows})
+    widths = sorted({r["sigma_y"] for r in rows})
     comparisons = [("structural", other) for other in ("original", "noise", "shuffled")]
     text, record = paired_section(rows, labels_at(0.1), comparisons)
     header = (
