@@ -1,8 +1,8 @@
 """The test-bed study of the paper's claim on a CPU: every run, appended as it finishes.
 
-    python benchmarks/testbed_study.py [--plan full|sweep|base|ci] [--shard 0/2] [--threads 1]
-        [--sigma-y S]   (the blob's sigma_y; the plan ``base`` runs beta-VAE at eps 0.1 on it)
-        [--out benchmarks/results/testbed_study.jsonl]
+    python benchmarks/testbed_study.py [--plan full|blend|sweep|base|ci] [--shard 0/2]
+        [--threads 1] [--sigma-y S]   (the blob's sigma_y; ``base`` runs beta-VAE at eps 0.1 on it)
+        [--out benchmarks/results/testbed_study.jsonl]   (``blend``: testbed_blend.jsonl)
 
 The plan (``disentangle_bench.evidence.testbed``): beta-VAE, PCL and AE on ``blob`` and its
 structural (``oblique``), norm-matched noise and shuffled twins, 10 seeds each (the same seeds in
@@ -18,6 +18,17 @@ finished is paired:
 6. beta-VAE on the structural twin at eps 0.05 and 0.3 (the eps sweep, with 0.1 and 0.175
    above) and on a second pattern seed (1) at eps 0.1;
 7. PCL on the eps 0.175 conditions.
+
+The plan ``blend`` is the fourth attempt (docs/testbed.md): the pattern blended into the image
+(``form = 'blend'``: ``oblique_blend`` with its own shuffled and norm-matched noise controls),
+PCL with 2 latents (``disentangle_bench.evidence.testbed.MODELS``):
+
+1. beta-VAE, then PCL, on original / structural / noise / shuffled at eps 0.1;
+2. beta-VAE, then PCL, on structural / noise / shuffled at eps 0.175;
+3. AE on the eps 0.1 conditions;
+4. PCL on the inward-push (``oblique``) twins at eps 0.1 (the first construction);
+5. beta-VAE and PCL on a second pattern seed (1) at eps 0.1, and beta-VAE's eps sweep (0.05,
+   0.3).
 
 Each finished run is one JSON line (model, condition, eps, pattern seed, seed, MIG, phase-probe
 R^2, seconds, threads, CPU, commit) appended to ``--out``; runs already there are skipped, so an
@@ -46,6 +57,7 @@ from disentangle_bench.data.blob import Blob  # noqa: E402
 from disentangle_bench.evidence.testbed import Condition, run_one  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "testbed_study.jsonl"
+BLEND_RESULTS = ROOT / "benchmarks" / "results" / "testbed_blend.jsonl"
 SEEDS = tuple(range(10))
 
 
@@ -58,6 +70,8 @@ def plan(name: str) -> list[tuple[str, Condition, int]]:
         conditions = [Condition("original")]
         conditions += [Condition(k, 0.1) for k in ("structural", "noise", "shuffled")]
         return [("beta_vae", c, s) for s in SEEDS for c in conditions]
+    if name == "blend":
+        return blend_plan()
     if name == "ci":  # the reduced version the slow test trains
         conditions = [
             Condition("original"),
@@ -84,6 +98,25 @@ def plan(name: str) -> list[tuple[str, Condition, int]]:
     return runs
 
 
+def blend_plan() -> list[tuple[str, Condition, int]]:
+    """The fourth attempt's runs (module docstring), most important first."""
+    original = Condition("original")
+    controls = ("structural", "noise", "shuffled")
+    at = {eps: [Condition(k, eps, form="blend") for k in controls] for eps in (0.1, 0.175)}
+    push = [Condition(k, 0.1) for k in controls]
+    second = [Condition("structural", 0.1, pattern=1, form="blend")]
+    sweep = [Condition("structural", eps, form="blend") for eps in (0.05, 0.3)]
+
+    def block(model: str, conditions: list[Condition]) -> list[tuple[str, Condition, int]]:
+        return [(model, c, s) for s in SEEDS for c in conditions]
+
+    runs = block("beta_vae", [original, *at[0.1]]) + block("pcl", [original, *at[0.1]])
+    runs += block("beta_vae", at[0.175]) + block("pcl", at[0.175])
+    runs += block("ae", [original, *at[0.1]]) + block("pcl", push)
+    runs += block("beta_vae", second) + block("pcl", second) + block("beta_vae", sweep)
+    return runs
+
+
 def key(model: str, label: str, seed: int) -> tuple[str, str, int]:
     return model, label, int(seed)
 
@@ -103,13 +136,15 @@ def done_runs(path: Path) -> set[tuple[str, str, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--plan", choices=("full", "sweep", "base", "ci"), default="full")
+    parser.add_argument("--plan", choices=("full", "blend", "sweep", "base", "ci"), default="full")
     parser.add_argument("--sigma-y", type=float, default=None, help="the blob's sigma_y")
     parser.add_argument("--shard", default="0/1", help="i/n: run every n-th job from the i-th")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=None, help="override the plan's steps")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = BLEND_RESULTS if args.plan == "blend" else RESULTS
     index, count = (int(part) for part in args.shard.split("/"))
     torch.set_num_threads(args.threads)
     jobs = plan(args.plan)[index::count]

@@ -1,9 +1,11 @@
 """The CPU test bed of the paper's claim: models, conditions and one scored run.
 
-The base is ``blob`` (an anisotropic Gaussian blob on a 16 x 16 grid; docs/testbed.md says how
-it was chosen). Every model is an MLP on the 32 x 32 image with 4 latents, trained as ``bench
-run`` trains it (:func:`disentangle_bench.pipeline.training.train`, Adam 1e-3, batch 64, torch
-seeded with the run's seed before the model is built). The conditions of one study:
+The base is ``blob`` (an anisotropic Gaussian blob on a 16 x 16 grid; docs/testbed.md says how it
+was chosen). Every model is an MLP on the 32 x 32 image, with 4 latents for the autoencoders (two to
+spare) and 2 for PCL (as many as there are sources, as its identifiability assumes: Hyvarinen and
+Morioka 2017; with 4 it does not disentangle, docs/testbed.md), trained as ``bench run`` trains it
+(:func:`disentangle_bench.pipeline.training.train`, Adam 1e-3, batch 64, torch seeded with the run's
+seed before the model is built). The conditions of one study:
 
 - ``original``;
 - ``structural`` (``oblique`` at strength ``eps`` with pattern seed ``pattern``);
@@ -11,7 +13,9 @@ seeded with the run's seed before the model is built). The conditions of one stu
 - ``shuffled`` (``oblique_shuffled``: the structural pattern images on permuted configurations).
 
 ``profile`` selects the oblique pattern's shape (``square``, the default, or ``cosine``) for the
-structural and shuffled conditions.
+structural and shuffled conditions, ``form`` how it enters the image: ``push`` (``oblique``, the
+inward push) or ``blend`` (``oblique_blend``, ``x' = (1 - eps) x + eps m(w)``, with its own
+shuffled and norm-matched noise controls).
 
 Every run is scored with MIG (disentanglement_lib's defaults, evaluation seed 0); with what the
 code keeps of each factor (``code_r2``: held-out R^2 of a linear map from the codes to the
@@ -39,6 +43,11 @@ from disentangle_bench.data.blob import Blob
 from disentangle_bench.data.ground_truth import GroundTruthData
 from disentangle_bench.diagnostics.probe import all_observations, held_out_split
 from disentangle_bench.metrics.mig import MIG
+from disentangle_bench.perturbations.blend import (
+    BlendMatchedNoise,
+    ObliqueBlend,
+    ShuffledObliqueBlend,
+)
 from disentangle_bench.perturbations.matching import NormMatchedNoise
 from disentangle_bench.perturbations.oblique import ObliqueStripes, ShuffledOblique
 from disentangle_bench.pipeline.representation import model_representation
@@ -52,10 +61,23 @@ NUM_LATENT = 4
 MODELS: dict[str, dict[str, Any]] = {
     "beta_vae": {"num_latent": NUM_LATENT, "beta": 16.0, "architecture": "mlp"},
     "ae": {"num_latent": NUM_LATENT, "architecture": "mlp"},
-    "pcl": {"num_latent": NUM_LATENT, "architecture": "mlp"},
+    "pcl": {"num_latent": 2, "architecture": "mlp"},
 }
 VARIATIONAL = ("beta_vae",)
 CONDITIONS = ("original", "structural", "noise", "shuffled")
+#: How the pattern enters the image: the perturbation of each condition, per form.
+FORMS: dict[str, dict[str, type]] = {
+    "push": {
+        "structural": ObliqueStripes,
+        "noise": NormMatchedNoise,
+        "shuffled": ShuffledOblique,
+    },
+    "blend": {
+        "structural": ObliqueBlend,
+        "noise": BlendMatchedNoise,
+        "shuffled": ShuffledObliqueBlend,
+    },
+}
 #: A code dimension is active when its standard deviation over the configurations is at least
 #: this share of the largest dimension's (a collapsed VAE latent sits near the prior's mean).
 ACTIVE_SHARE = 0.1
@@ -63,29 +85,42 @@ ACTIVE_SHARE = 0.1
 
 @dataclass(frozen=True)
 class Condition:
-    """One dataset of the study: ``kind`` in :data:`CONDITIONS`, strength and pattern seed."""
+    """One dataset of the study: ``kind`` in :data:`CONDITIONS`, strength, pattern seed, the
+    pattern's profile and its form (:data:`FORMS`)."""
 
     kind: str
     eps: float = 0.0
     pattern: int = 0
     profile: str = "square"
+    form: str = "push"
+
+    def __post_init__(self) -> None:
+        if self.kind not in CONDITIONS:
+            raise ValueError(f"condition kind must be one of {', '.join(CONDITIONS)}")
+        if self.form not in FORMS:
+            raise ValueError(f"form must be one of {', '.join(FORMS)}, got {self.form!r}")
 
     @property
     def label(self) -> str:
         if self.kind == "original":
             return "original"
         shape = "" if self.profile == "square" else f",profile={self.profile}"
-        return f"{self.kind}@eps={self.eps:g},pattern={self.pattern}{shape}"
+        form = "" if self.form == "push" else f",form={self.form}"
+        return f"{self.kind}@eps={self.eps:g},pattern={self.pattern}{shape}{form}"
+
+    @property
+    def perturbation(self) -> type | None:
+        """The perturbation class of this condition (None for the original)."""
+        return None if self.kind == "original" else FORMS[self.form][self.kind]
 
     def build(self, base: GroundTruthData) -> GroundTruthData:
-        if self.kind == "original":
+        if self.perturbation is None:
             return base
         if self.kind == "noise":
             if self.profile != "square":
                 raise ValueError("the matched-noise control matches the square profile only")
-            return NormMatchedNoise(eps=self.eps, seed=self.pattern).apply(base)
-        perturbation = {"structural": ObliqueStripes, "shuffled": ShuffledOblique}[self.kind]
-        return perturbation(eps=self.eps, seed=self.pattern, profile=self.profile).apply(base)
+            return self.perturbation(eps=self.eps, seed=self.pattern).apply(base)
+        return self.perturbation(eps=self.eps, seed=self.pattern, profile=self.profile).apply(base)
 
 
 def phase_targets(base: GroundTruthData, pattern: int, eps: float = 0.1) -> np.ndarray:
@@ -146,7 +181,9 @@ def run_one(
         "eps": condition.eps,
         "pattern": condition.pattern,
         "profile": condition.profile,
+        "form": condition.form,
         "label": condition.label,
+        "num_latent": MODELS[model_name]["num_latent"],
         "seed": seed,
         "steps": steps,
         "mig": float(mig),

@@ -32,14 +32,15 @@ signs,
   new, one-dimensional circular variable in the images. docs/perturbations.md says how the test
   bed study checks whether trained models encode it on its own.
 
-``profile`` shapes the pattern along its phase: ``'square'`` (the default, above) switches a
-block fully on or off; ``'cosine'`` pushes by ``(1 + cos(theta + phi_b)) / 2``, smooth in the
-phase, so each image's pattern is an affine function of ``(cos theta, sin theta)`` (two fixed
-images span it) and a decoder can reproduce it linearly. The phase lattice, and the share of
-pixels whose push crosses one half per step (what :mod:`disentangle_bench.diagnostics.switching`
-measures), are the same for both; the cosine profile moves every pixel a little on each step
-instead of a quarter of them fully. The default profile is left out of :meth:`parameters`, so
-the fingerprints of square-profile twins did not change when the option was added.
+``profile`` shapes the pattern along its phase: ``'square'`` (the default, above) switches a block
+fully on or off; ``'cosine'`` pushes by ``(1 + cos(theta + phi_b)) / 2``, smooth in the phase, so
+each image's pattern is an affine function of ``(cos theta, sin theta)`` (three fixed images span
+it: the constant, cosine and sine images) and a decoder can reproduce it linearly. The phase
+lattice, and the share of pixels whose push crosses one half per step (what
+:mod:`disentangle_bench.diagnostics.switching` measures), are the same for both; the cosine profile
+moves every pixel a little on each step instead of a quarter of them fully. The default profile is
+left out of :meth:`parameters`, so the fingerprints of square-profile twins did not change when the
+option was added.
 
 ``shuffle=True`` is the control ``oblique_shuffled``: the same pattern images assigned to a fixed
 random permutation of the configurations. It keeps every per-image statistic and removes the

@@ -4,12 +4,15 @@ hooks as any third-party plugin."""
 from __future__ import annotations
 
 from disentangle_bench.perturbations import (
+    BlendMatchedNoise,
     ExternalPerturbation,
     LinearMix,
     MatchedNoise,
     NormMatchedNoise,
+    ObliqueBlend,
     ObliqueStripes,
     ShuffledOblique,
+    ShuffledObliqueBlend,
 )
 from disentangle_bench.perturbations.twins import twins
 from disentangle_bench.registry.hookspecs import hookimpl
@@ -19,6 +22,9 @@ BUILTIN = (
     NormMatchedNoise,
     ObliqueStripes,
     ShuffledOblique,
+    ObliqueBlend,
+    BlendMatchedNoise,
+    ShuffledObliqueBlend,
     LinearMix,
     ExternalPerturbation,
 )

@@ -8,7 +8,11 @@ Names read ``<base>_<perturbation>_<eps>`` with eps in hundredths or thousandths
   ``dsprites_oblique_010``'s (the name's eps is the structural twin's; the noise amplitude is
   found on the data and recorded in the fingerprint's parameters);
 - ``dsprites_oblique_shuffled_010``: ``dsprites_oblique_010``'s pattern images assigned to a fixed
-  random permutation of the configurations.
+  random permutation of the configurations;
+- ``dsprites_oblique_blend_010``, ``dsprites_blend_matched_noise_010``,
+  ``dsprites_oblique_blend_shuffled_010``: the same three with the pattern blended into the image
+  (``x' = (1 - eps) x + eps m(w)``, :mod:`disentangle_bench.perturbations.blend`) instead of
+  pushed inward.
 
 The strengths 0.1 and 0.175 are those used for dSprites and Shapes3D in a reproduction of
 Zietlow et al. 2021. Every hyperparameter stays bindable from gin under the twin's name
@@ -22,6 +26,11 @@ from collections.abc import Callable
 from typing import Any
 
 from disentangle_bench.perturbations.base import PerturbedData
+from disentangle_bench.perturbations.blend import (
+    BlendMatchedNoise,
+    ObliqueBlend,
+    ShuffledObliqueBlend,
+)
 from disentangle_bench.perturbations.matching import NormMatchedNoise
 from disentangle_bench.perturbations.oblique import ObliqueStripes, ShuffledOblique
 
@@ -30,6 +39,9 @@ PERTURBATIONS = {
     "oblique": ObliqueStripes,
     "matched_noise": NormMatchedNoise,
     "oblique_shuffled": ShuffledOblique,
+    "oblique_blend": ObliqueBlend,
+    "blend_matched_noise": BlendMatchedNoise,
+    "oblique_blend_shuffled": ShuffledObliqueBlend,
 }
 BASES = ("dsprites", "shapes3d", "blob")
 
