@@ -21,6 +21,10 @@ Reads the runs ``benchmarks/testbed_study.py`` appended and writes
   and shuffled twins, with the paired tests against the original and against each other;
 - the third attempt (``testbed_study.py --plan base --sigma-y 3.5``, its own runs file
   ``testbed_sigma_y35.jsonl``): beta-VAE at eps 0.1 with every control on a less anisotropic blob;
+- the fourth attempt (``testbed_study.py --plan blend``, runs in ``testbed_blend.jsonl``): the
+  per-strength tables, tests and codes for the blend twins (``oblique_blend`` and its controls),
+  PCL with 2 latents on the inward-push twins tested with beta-VAE's first-attempt runs, and the
+  blend's eps sweep (both sweeps drawn in ``testbed_sweep.png``);
 - the held-out accuracy per factor of supervised probes on the original and every twin: the
   ridge probe (``diagnostics.probe.ridge_probe_accuracy``, computed every time, seconds) and,
   with ``--probe``, the conv probe (``conv_probe_accuracy``, cached in testbed_probe.json).
@@ -60,6 +64,8 @@ from disentangle_bench.util.files import atomic_write_json, atomic_write_text  #
 RESULTS = ROOT / "benchmarks" / "results"
 MODELS = ("beta_vae", "pcl", "ae")
 STRENGTHS = (0.1, 0.175)
+SERIES_COLOURS = ("crimson", "royalblue")
+BLEND_RUNS = RESULTS / "testbed_blend.jsonl"
 
 
 def load_rows(path: Path) -> list[dict]:
@@ -85,12 +91,10 @@ def paired_scores(
     return {name: np.array([column[s] for s in seeds]) for name, column in columns.items()}
 
 
-def labels_at(eps: float) -> dict[str, str]:
+def labels_at(eps: float, form: str = "push") -> dict[str, str]:
     return {
         "original": Condition("original").label,
-        "structural": Condition("structural", eps).label,
-        "noise": Condition("noise", eps).label,
-        "shuffled": Condition("shuffled", eps).label,
+        **{k: Condition(k, eps, form=form).label for k in ("structural", "noise", "shuffled")},
     }
 
 
@@ -102,16 +106,17 @@ def mean_sd(values: np.ndarray) -> str:
     return f"{values.mean():.3f} ({values.std(ddof=1):.3f})"
 
 
-def condition_table(rows: list[dict], eps: float) -> tuple[str, dict]:
+def condition_table(rows: list[dict], eps: float, form: str = "push") -> tuple[str, dict]:
+    labels = labels_at(eps, form)
     lines = [
-        f"| model | n | {' | '.join(f'{c} MIG' for c in labels_at(eps))} "
+        f"| model | n | {' | '.join(f'{c} MIG' for c in labels)} "
         "| structural phase R^2 | shuffled phase R^2 |",
-        "|---|---|" + "---|" * (len(labels_at(eps)) + 2),
+        "|---|---|" + "---|" * (len(labels) + 2),
     ]
     summary = {}
     for model in MODELS:
-        mig = paired_scores(rows, model, labels_at(eps))
-        phase = paired_scores(rows, model, labels_at(eps), "phase_r2")
+        mig = paired_scores(rows, model, labels)
+        phase = paired_scores(rows, model, labels, "phase_r2")
         n = len(mig["original"])
         if n == 0:
             continue
@@ -124,7 +129,7 @@ def condition_table(rows: list[dict], eps: float) -> tuple[str, dict]:
     return "\n".join(lines), summary
 
 
-def code_table(rows: list[dict], eps: float) -> tuple[str, dict]:
+def code_table(rows: list[dict], eps: float, form: str = "push") -> tuple[str, dict]:
     """Per model and condition: mean code R^2 of each factor and mean number of active latents,
     and (beta-VAE) how many runs kept a single active latent."""
     names = Blob().factor_names
@@ -136,7 +141,7 @@ def code_table(rows: list[dict], eps: float) -> tuple[str, dict]:
     ]
     summary: dict = {}
     for model in MODELS:
-        for condition, label in labels_at(eps).items():
+        for condition, label in labels_at(eps, form).items():
             group = [r for r in rows if r["model"] == model and r["label"] == label]
             group = [r for r in group if "code_r2" in r]
             if not group:
@@ -228,12 +233,12 @@ def base_section(path: Path) -> tuple[str, dict]:
     return header + text, record
 
 
-def claim_section(rows: list[dict], eps: float) -> tuple[str, dict]:
+def claim_section(rows: list[dict], eps: float, form: str = "push") -> tuple[str, dict]:
     scores = {}
     for model in ("beta_vae", "pcl"):
-        labels = labels_at(eps)
+        labels = labels_at(eps, form)
         if eps == 0.1:
-            labels["structural@1"] = Condition("structural", eps, pattern=1).label
+            labels["structural@1"] = Condition("structural", eps, pattern=1, form=form).label
             if by_seed(rows, model, labels["structural@1"]):  # pooled with pattern seed 0
                 labels["structural@0"] = labels.pop("structural")
             else:
@@ -250,18 +255,79 @@ def claim_section(rows: list[dict], eps: float) -> tuple[str, dict]:
     }
 
 
-def sweep(rows: list[dict]) -> tuple[list[dict], str]:
+def strength_section(rows: list[dict], eps: float, form: str = "push") -> tuple[str, dict]:
+    """At one strength: the MIG table, the claim's tests and what the codes keep."""
+    table, summary = condition_table(rows, eps, form)
+    claim, tests = claim_section(rows, eps, form)
+    codes, code_summary = code_table(rows, eps, form)
+    text = "\n".join(
+        [
+            "MIG (and phase-probe R^2), mean (sd) over paired seeds:\n",
+            table,
+            "\nThe tests of the claim (one family, Holm-adjusted):\n",
+            claim,
+            "\nWhat the codes keep of each factor (held-out linear R^2 from the codes), mean "
+            "(sd) over every run of the condition, the active code dimensions, and the MIG of "
+            "the runs that kept more than one active latent (a low MIG with every factor's R^2 "
+            "high means the factors are in the code but mixed across latents):\n",
+            codes + "\n",
+        ]
+    )
+    return text, {"scores": summary, "tests": tests, "codes": code_summary}
+
+
+def blend_section(path: Path, push_rows: list[dict]) -> tuple[str, dict, list[dict]]:
+    """The plan ``blend`` of testbed_study.py: every strength with the blend twins, and PCL (2
+    latents) on the inward-push twins at eps 0.1 against beta-VAE's runs of the first attempt."""
+    if not path.exists():
+        return "not run yet\n", {}, []
+    rows = load_rows(path)
+    commits = ", ".join(sorted({r["commit"] for r in rows}))
+    seconds = np.median([r["train_seconds"] for r in rows])
+    lines = [
+        f"`{path.relative_to(ROOT)}`: {len(rows)} runs, code at {commits}, median {seconds:.0f} "
+        "s of training per run. Structural twin `oblique_blend` (`x' = (1 - eps) x + eps m(w)`, "
+        "the first attempt's square pattern), its shuffled control and noise norm-matched to it; "
+        "beta-VAE and AE with 4 latents, PCL with 2.\n"
+    ]
+    record: dict = {"commits": commits, "num_runs": len(rows)}
+    for eps in STRENGTHS:
+        text, record[f"eps={eps:g}"] = strength_section(rows, eps, "blend")
+        lines += [f"### Blend, eps {eps:g}\n", text]
+    mixed = [r for r in push_rows if r["model"] == "beta_vae"]
+    mixed += [r for r in rows if r["model"] == "pcl"]
+    claim, record["push_eps=0.1_pcl2"] = claim_section(mixed, 0.1)
+    pcl = paired_scores(rows, "pcl", labels_at(0.1))
+    here, there = (by_seed(group, "beta_vae", "original") for group in (rows, push_rows))
+    common = sorted(set(here) & set(there))
+    repeated = sum(here[seed] == there[seed] for seed in common)
+    lines += [
+        "### Inward push, eps 0.1, with PCL at 2 latents\n",
+        "PCL (2 latents, this file), MIG mean (sd): "
+        + ", ".join(f"{c} {mean_sd(v)}" for c, v in pcl.items())
+        + f" ({len(pcl['original'])} paired seeds). The family with beta-VAE's runs of the "
+        f"first attempt (beta-VAE's original runs here repeat the first attempt's MIG exactly "
+        f"for {repeated} of {len(common)} seeds):\n",
+        claim,
+    ]
+    points, sweep_text = sweep(rows, form="blend")
+    lines += ["### Blend: the eps sweep and the diagnostic's forecast\n", sweep_text]
+    return "\n".join(lines) + "\n", record, points
+
+
+def sweep(rows: list[dict], form: str = "push") -> tuple[list[dict], str]:
     """beta-VAE's structural-twin MIG against eps, with the diagnostic's off-diagonal mass."""
     base = Blob()
     original = by_seed(rows, "beta_vae", "original")
     points = []
     for eps in (0.0, 0.05, 0.1, 0.175, 0.3):
-        label = "original" if eps == 0 else Condition("structural", eps).label
+        structural = Condition("structural", eps, form=form)
+        label = "original" if eps == 0 else structural.label
         scores = by_seed(rows, "beta_vae", label)
         seeds = sorted(set(scores) & set(original))
         if not seeds:
             continue
-        data = base if eps == 0 else Condition("structural", eps).build(base)
+        data = base if eps == 0 else structural.build(base)
         mass = local_variance_structure(data, num_points=64).off_diagonal_mass
         drops = [original[s] - scores[s] for s in seeds]
         phase = by_seed(rows, "beta_vae", label, "phase_r2")
@@ -296,8 +362,8 @@ def sweep(rows: list[dict]) -> tuple[list[dict], str]:
     return points, text
 
 
-def sweep_png(points: list[dict], path: Path) -> None:
-    """MIG of beta-VAE on the structural twin against eps (a small line plot)."""
+def sweep_png(series: dict[str, list[dict]], path: Path) -> None:
+    """MIG of beta-VAE on the structural twin against eps, one line per construction."""
     from PIL import Image, ImageDraw
 
     width, height, margin = 480, 320, 50
@@ -318,13 +384,17 @@ def sweep_png(points: list[dict], path: Path) -> None:
     for tick in (0.0, 0.5, 1.0):
         x, y = xy(0.0, tick)
         draw.text((x - 30, y - 6), f"{tick:g}", fill="black")
-    draw.text((width // 2 - 60, height - 22), "eps (oblique)", fill="black")
+    draw.text((width // 2 - 20, height - 22), "eps", fill="black")
     draw.text((margin + 6, 4), "beta-VAE MIG on blob's structural twin", fill="black")
-    coords = [xy(p["eps"], p["mig_mean"]) for p in points]
-    if len(coords) > 1:
-        draw.line(coords, fill="crimson", width=2)
-    for x, y in coords:
-        draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill="crimson")
+    for row, ((name, points), colour) in enumerate(
+        zip(series.items(), SERIES_COLOURS, strict=False)
+    ):
+        coords = [xy(p["eps"], p["mig_mean"]) for p in points]
+        if len(coords) > 1:
+            draw.line(coords, fill=colour, width=2)
+        for x, y in coords:
+            draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
+        draw.text((width - 150, 24 + 14 * row), name, fill=colour)
     image.save(path)
 
 
@@ -333,7 +403,12 @@ def probe_conditions() -> list[Condition]:
     conditions = [Condition("original")] + [
         Condition(kind, eps) for eps in STRENGTHS for kind in ("structural", "noise", "shuffled")
     ]
-    return conditions + [Condition(k, 0.175, profile="cosine") for k in ("structural", "shuffled")]
+    conditions += [Condition(k, 0.175, profile="cosine") for k in ("structural", "shuffled")]
+    return conditions + [
+        Condition(kind, eps, form="blend")
+        for eps in STRENGTHS
+        for kind in ("structural", "noise", "shuffled")
+    ]
 
 
 def ridge_probe_section() -> tuple[str, dict]:
@@ -420,31 +495,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     sections, record = [header], {"commits": commits, "num_runs": len(rows)}
     for eps in STRENGTHS:
-        table, summary = condition_table(rows, eps)
-        claim, tests = claim_section(rows, eps)
-        codes, code_summary = code_table(rows, eps)
-        sections += [
-            f"## eps {eps:g}\n\nMIG (and phase-probe R^2), mean (sd) over paired seeds:\n",
-            table,
-            "\nThe tests of the claim (one family, Holm-adjusted):\n",
-            claim,
-            "\nWhat the codes keep of each factor (held-out linear R^2 from the codes), mean "
-            "(sd) over every run of the condition, the active code dimensions, and the MIG of "
-            "the runs that kept more than one active latent (a low MIG with every factor's R^2 "
-            "high means the factors are in the code but mixed across latents):\n",
-            codes + "\n",
-        ]
-        record[f"eps={eps:g}"] = {"scores": summary, "tests": tests, "codes": code_summary}
+        text, record[f"eps={eps:g}"] = strength_section(rows, eps)
+        sections += [f"## eps {eps:g}\n", text]
     cosine, cosine_record = cosine_section(rows)
     sections += ["\n## Second attempt: the cosine profile (eps 0.175)\n", cosine + "\n"]
     record["cosine"] = cosine_record
     other, record["sigma_y_3.5"] = base_section(RESULTS / "testbed_sigma_y35.jsonl")
     sections += ["\n## Third attempt: a less anisotropic blob (sigma_y 3.5)\n", other + "\n"]
+    blend_text, record["blend"], blend_points = blend_section(BLEND_RUNS, rows)
+    sections += ["\n## Fourth attempt: the pattern blended in, PCL with 2 latents\n", blend_text]
     points, sweep_text = sweep(rows)
-    sections += ["## The eps sweep and the diagnostic's forecast\n", sweep_text]
+    sections += ["## The eps sweep and the diagnostic's forecast (inward push)\n", sweep_text]
     record["sweep"] = points
+    record["blend_sweep"] = blend_points
     if len(points) > 1:
-        sweep_png(points, RESULTS / "testbed_sweep.png")
+        series = {"inward push": points, **({"blend": blend_points} if blend_points else {})}
+        sweep_png(series, RESULTS / "testbed_sweep.png")
         sections.append("\n![MIG against eps](testbed_sweep.png)")
     ridge, record["ridge_probe"] = ridge_probe_section()
     sections += [

@@ -1,12 +1,14 @@
 """The leaderboard's test-bed entries, made from the test-bed study's runs.
 
-    python benchmarks/testbed_submissions.py [--study benchmarks/results/testbed_study.jsonl]
+    python benchmarks/testbed_submissions.py [--form blend|push] [--study FILE]
         [--leaderboard leaderboard] [--scratch DIR] [--eps 0.1] [--pattern 0]
 
-The study (``benchmarks/testbed_study.py``) appends one JSON line per finished run. For each of
-its models (``disentangle_bench.evidence.testbed.MODELS``: beta_vae, pcl, ae) this script takes
-the runs on the original ``blob``, its structural twin (``oblique``) and its noise twin
-(``matched_noise``, norm-matched to ``oblique``) at strength ``--eps`` and pattern seed
+The study (``benchmarks/testbed_study.py``) appends one JSON line per finished run; ``--study``
+defaults to the file of ``--form``'s plan (``blend``: ``testbed_blend.jsonl``, the fourth
+attempt; ``push``: ``testbed_study.jsonl``). For each of its models
+(``disentangle_bench.evidence.testbed.MODELS``: beta_vae, pcl, ae) this script takes the runs on
+the original ``blob``, its structural twin (``oblique_blend``, or ``oblique`` for ``push``) and
+its noise twin (norm-matched to that structural twin) at strength ``--eps`` and pattern seed
 ``--pattern``, keeps every seed present in all three (a paired design), and writes each as the
 run record ``bench run`` would have written (``OUT/runs/<run_id>/run.json``, built by
 ``disentangle_bench.pipeline.record.build_run_record``) into a scratch directory:
@@ -77,7 +79,10 @@ from disentangle_bench.registry import Registry  # noqa: E402
 from disentangle_bench.registry.contract import KINDS  # noqa: E402
 from disentangle_bench.util.files import atomic_write_json, atomic_write_text  # noqa: E402
 
-STUDY = ROOT / "benchmarks" / "results" / "testbed_study.jsonl"
+STUDIES = {
+    "blend": ROOT / "benchmarks" / "results" / "testbed_blend.jsonl",
+    "push": ROOT / "benchmarks" / "results" / "testbed_study.jsonl",
+}
 LEADERBOARD = ROOT / "leaderboard"
 CHANCE_MODULE = ROOT / "disentangle_bench" / "leaderboard" / "chance_levels.py"
 GENERATOR = "benchmarks/testbed_submissions.py"
@@ -86,8 +91,6 @@ METRIC, KEY = "mig", "discrete_mig"
 EVALUATION_SEED = 0
 BATCH_SIZE = 64
 LEARNING_RATE = 1e-3
-#: The study's condition kinds and the registered perturbations that make them.
-PERTURBATIONS = {"structural": "oblique", "noise": "matched_noise", "shuffled": "oblique_shuffled"}
 #: The conditions the entries hold (the shuffled control is the study report's, not theirs).
 SUBMITTED = ("original", "structural", "noise")
 DISPLAY = {"beta_vae": "beta-VAE", "pcl": "PCL", "ae": "AE"}
@@ -118,11 +121,11 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def paired(
-    rows: list[dict[str, Any]], model: str, eps: float, pattern: int
+    rows: list[dict[str, Any]], model: str, eps: float, pattern: int, form: str = "blend"
 ) -> dict[str, dict[int, dict[str, Any]]]:
     """``kind -> seed -> row`` for the submitted conditions, restricted to the seeds every one
     of them has."""
-    labels = {kind: condition(kind, eps, pattern).label for kind in SUBMITTED}
+    labels = {kind: condition(kind, eps, pattern, form).label for kind in SUBMITTED}
     by_kind: dict[str, dict[int, dict[str, Any]]] = {kind: {} for kind in SUBMITTED}
     for row in rows:
         for kind, label in labels.items():
@@ -132,8 +135,16 @@ def paired(
     return {kind: {s: by_kind[kind][s] for s in sorted(seeds)} for kind in SUBMITTED}
 
 
-def condition(kind: str, eps: float, pattern: int) -> Condition:
-    return Condition("original") if kind == "original" else Condition(kind, eps, pattern)
+def condition(kind: str, eps: float, pattern: int, form: str = "blend") -> Condition:
+    if kind == "original":
+        return Condition("original")
+    return Condition(kind, eps, pattern, form=form)
+
+
+def perturbation_name(kind: str, form: str) -> str | None:
+    """The registered perturbation that makes the condition ``kind`` (None: the original)."""
+    made_by = condition(kind, 0.1, 0, form).perturbation
+    return None if made_by is None else made_by.name
 
 
 # -- run records ---------------------------------------------------------------------------------
@@ -145,19 +156,19 @@ class Datasets:
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
-        self.built: dict[tuple[str, float, int], tuple[Any, dict[str, Any]]] = {}
+        self.built: dict[tuple[str, float, int, str], tuple[Any, dict[str, Any]]] = {}
         self.study_base = Blob()
 
-    def get(self, kind: str, eps: float, pattern: int) -> tuple[Any, dict[str, Any]]:
-        key = (kind, eps, pattern) if kind != "original" else (kind, 0.0, 0)
+    def get(self, kind: str, eps: float, pattern: int, form: str) -> tuple[Any, dict[str, Any]]:
+        key = (kind, eps, pattern, form) if kind != "original" else (kind, 0.0, 0, "")
         if key not in self.built:
-            perturbation = PERTURBATIONS.get(kind)
+            perturbation = perturbation_name(kind, form)
             parameters = None if perturbation is None else {"eps": eps, "seed": pattern}
             built = build_dataset(
                 self.registry, BASE, perturbation, perturbation_parameters=parameters
             )
             record = built.record(self.registry)
-            study = condition(kind, eps, pattern).build(self.study_base)
+            study = condition(kind, eps, pattern, form).build(self.study_base)
             if study.fingerprint != record["fingerprint"]:
                 raise SystemExit(
                     f"the registry's {record['name']} (eps {eps}, seed {pattern}) is not the "
@@ -203,9 +214,9 @@ def device_of(row: dict[str, Any]) -> str:
     return f"cpu ({row.get('cpu', 'unknown CPU')}, {threads} thread{'s' if threads != 1 else ''})"
 
 
-def run_id(model: str, kind: str, seed: int) -> str:
+def run_id(model: str, kind: str, seed: int, form: str = "blend") -> str:
     """``bench run``'s id: ``<dataset>-<condition>-<model>-seed<seed>``."""
-    return f"{BASE}-{PERTURBATIONS.get(kind, 'original')}-{model}-seed{seed}"
+    return f"{BASE}-{perturbation_name(kind, form) or 'original'}-{model}-seed{seed}"
 
 
 def _gin_value(value: Any) -> str:
@@ -220,6 +231,7 @@ def _constructor_bindings(
 
 
 def operative_gin(
+    study: Path,
     row: dict[str, Any],
     registry: Registry,
     model: ModelRecord,
@@ -231,7 +243,7 @@ def operative_gin(
     perturbation = dataset["perturbation"]
     comments = [
         MARKER,
-        f"# from {STUDY.relative_to(ROOT).as_posix()}: benchmarks/testbed_study.py trained and",
+        f"# from {study_name(study)}: benchmarks/testbed_study.py trained and",
         "# scored it with disentangle_bench.evidence.testbed.run_one.",
         f"# commit: {row.get('commit', 'unknown')}",
         f"# cpu: {row.get('cpu', 'unknown')}; torch threads: {row.get('threads', 'unknown')}",
@@ -260,6 +272,12 @@ def operative_gin(
     return "\n".join(lines) + "\n"
 
 
+def study_name(study: Path) -> str:
+    """The study file as the repository names it (its plain name when it is elsewhere)."""
+    path = study.resolve()
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
+
+
 def default_num_bins() -> int:
     """The ``discretizer``'s default number of bins (MIG's default discretisation)."""
     from disentangle_bench.metrics.utils import make_discretizer
@@ -268,6 +286,8 @@ def default_num_bins() -> int:
 
 
 def run_record(
+    study: Path,
+    form: str,
     row: dict[str, Any],
     kind: str,
     registry: Registry,
@@ -277,7 +297,7 @@ def run_record(
     environment: dict[str, str],
 ) -> RunRecord:
     model_name = row["model"]
-    data, dataset = datasets.get(kind, float(row["eps"]), int(row["pattern"]))
+    data, dataset = datasets.get(kind, float(row["eps"]), int(row["pattern"]), form)
     if model_name not in models:
         models[model_name] = model_record(registry, model_name, data)
     model = models[model_name]
@@ -286,7 +306,7 @@ def run_record(
     seed = int(row["seed"])
     commit = str(row.get("commit", ""))
     return build_run_record(
-        run_id=run_id(model_name, kind, seed),
+        run_id=run_id(model_name, kind, seed, form),
         seed=seed,
         evaluation_seed=EVALUATION_SEED,
         dataset=dataset,
@@ -296,7 +316,9 @@ def run_record(
         ),
         metrics={METRIC: {KEY: float(row["mig"])}},
         metric_parameters={METRIC: metric_parameters},
-        operative_gin=operative_gin(row, registry, model, dataset, training, metric_parameters),
+        operative_gin=operative_gin(
+            study, row, registry, model, dataset, training, metric_parameters
+        ),
         device=device_of(row),
         wall_seconds=WallSeconds(data=0.0, train=float(row["train_seconds"]), evaluation={}),
         run_versions={**environment, **({COMMIT_KEY: commit} if commit else {})},
@@ -343,7 +365,8 @@ def owned(path: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--study", type=Path, default=STUDY)
+    parser.add_argument("--form", choices=tuple(STUDIES), default="blend")
+    parser.add_argument("--study", type=Path, default=None, help="default: --form's study file")
     parser.add_argument("--leaderboard", type=Path, default=LEADERBOARD)
     parser.add_argument("--scratch", type=Path, default=None, help="keep the run records here")
     parser.add_argument("--eps", type=float, default=0.1)
@@ -358,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         "--skip-chance", action="store_true", help="keep the committed chance levels as they are"
     )
     args = parser.parse_args(argv)
+    args.study = STUDIES[args.form] if args.study is None else args.study
     gin.clear_config()
     registry = Registry()
     rows = read_rows(args.study)
@@ -378,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(board)
         (board / "submissions").mkdir(parents=True)
         for model in MODELS:
-            by_kind = paired(rows, model, args.eps, args.pattern)
+            by_kind = paired(rows, model, args.eps, args.pattern, args.form)
             seeds = sorted(by_kind["original"])
             if not seeds:
                 print(f"{model}: no seed has all of {', '.join(SUBMITTED)} yet; no entry")
@@ -392,7 +416,15 @@ def main(argv: list[str] | None = None) -> int:
             for kind in SUBMITTED:
                 for row in by_kind[kind].values():
                     record = run_record(
-                        row, kind, registry, datasets, models, metric_parameters, environment
+                        args.study,
+                        args.form,
+                        row,
+                        kind,
+                        registry,
+                        datasets,
+                        models,
+                        metric_parameters,
+                        environment,
                     )
                     path = out / "runs" / record["run_id"] / RUN_RECORD_FILE
                     path.parent.mkdir(parents=True, exist_ok=True)

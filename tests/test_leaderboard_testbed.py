@@ -113,6 +113,36 @@ def test_shuffled_is_a_control_column_not_a_structural_table(tmp_path):
     assert "<th>shuffled</th>" in page
 
 
+def test_each_structural_table_shows_the_controls_made_for_it(tmp_path):
+    records = study_records(
+        {
+            "original": [0.50, 0.52, 0.54],
+            "oblique": [0.10, 0.12, 0.14],
+            "matched_noise": [0.45, 0.46, 0.47],
+            "oblique_shuffled": [0.30, 0.30, 0.30],
+            "oblique_blend": [0.20, 0.20, 0.20],
+            "blend_matched_noise": [0.35, 0.35, 0.35],
+            "oblique_blend_shuffled": [0.25, 0.25, 0.25],
+        }
+    )
+    readme = build_leaderboard(board_of(tmp_path, vae=records), strict=True).readme.read_text()
+    blend = "### dsprites\\_small · mig\\.discrete\\_mig · oblique\\_blend \\(eps 0\\.1\\)"
+    assert titles(readme) == [OBLIQUE, blend]  # the blend's controls have no table of their own
+    assert kind_of("blend_matched_noise") == "noise"
+    assert kind_of("oblique_blend_shuffled") == "shuffled"
+    (_, pushed), (_, blended) = markdown_rows(readme, OBLIQUE), markdown_rows(readme, blend)
+    assert pushed[3:6] == [
+        "0.120 [0.100, 0.140]",
+        "0.460 [0.450, 0.470] (eps 0.1)",
+        "0.300 [0.300, 0.300] (eps 0.1)",
+    ]
+    assert blended[3:6] == [
+        "0.200 [0.200, 0.200]",
+        "0.350 [0.350, 0.350] (blend_matched_noise, eps 0.1)",
+        "0.250 [0.250, 0.250] (oblique_blend_shuffled, eps 0.1)",
+    ]
+
+
 # -- chance --------------------------------------------------------------------------------------
 
 #: An entry that loses everything on the twin, and one whose original score is at chance.
@@ -242,9 +272,10 @@ def test_a_matched_noise_twin_is_checked_against_the_registry():
 COMMIT = "670a9ad7135d1d5693a83971c3eb7a4d23214089"
 
 
-def study_row(model: str, kind: str, seed: int, mig: float) -> dict:
+def study_row(model: str, kind: str, seed: int, mig: float, form: str = "push") -> dict:
     eps = 0.0 if kind == "original" else 0.1
     label = "original" if kind == "original" else f"{kind}@eps=0.1,pattern=0"
+    label += ",form=blend" if form == "blend" and kind != "original" else ""
     return {
         "model": model, "condition": kind, "eps": eps, "pattern": 0, "label": label,
         "seed": seed, "steps": 3000, "mig": mig, "phase_r2": 0.01, "train_seconds": 50.0,
@@ -268,7 +299,7 @@ def test_the_script_turns_paired_study_runs_into_submissions(tmp_path, capsys):
     retired = board / "submissions" / testbed_submissions.RETIRED[0]
     retired.write_text("{}")
     foreign = write_submission(board, "someone else", study_records(ROBUST))
-    argv = ["--study", str(study), "--leaderboard", str(board), "--skip-chance"]
+    argv = ["--form", "push", "--study", str(study), "--leaderboard", str(board), "--skip-chance"]
     argv += ["--scratch", str(tmp_path / "scratch")]
 
     assert testbed_submissions.main(argv) == 0
@@ -320,3 +351,25 @@ def test_the_script_turns_paired_study_runs_into_submissions(tmp_path, capsys):
     assert names == sorted(["beta-vae-test-bed-blob-cpu-3-000-steps-2-seeds.json", foreign.name])
     readme = (board / "README.md").read_text()
     assert "2 seeds" in readme and "1 seed\\)" not in readme
+
+
+def test_the_script_submits_the_blend_study_with_its_own_controls(tmp_path):
+    mig = {"original": 0.6, "structural": 0.2, "noise": 0.5, "shuffled": 0.3}
+    rows = [study_row(model, kind, 0, value, form="blend") for kind, value in mig.items()
+            for model in ("beta_vae", "pcl")]  # fmt: skip
+    study = write_study(tmp_path / "blend.jsonl", rows)
+    board = tmp_path / "leaderboard"
+    argv = ["--study", str(study), "--leaderboard", str(board), "--skip-chance"]
+    assert testbed_submissions.main(argv) == 0  # --form blend is the default
+    pcl = json.loads((board / "submissions" / "pcl-test-bed-blob-cpu-3-000-steps-1-seed.json")
+                     .read_text())  # fmt: skip
+    assert pcl["configs"][0]["hyperparameters"]["num_latent"] == 2
+    runs = {run["dataset"]["condition"]: run for run in pcl["runs"]}
+    assert sorted(runs) == ["blend_matched_noise", "oblique_blend", "original"]
+    assert runs["oblique_blend"]["run_id"] == "blob-oblique_blend-pcl-seed0"
+    assert "oblique_blend.eps = 0.1" in runs["oblique_blend"]["operative_gin"]
+    assert runs["blend_matched_noise"]["dataset"]["perturbation"]["parameters"]["match"] == (
+        "oblique_blend"
+    )
+    readme = (board / "README.md").read_text()
+    assert "oblique\\_blend \\(eps 0\\.1\\)" in readme

@@ -2,8 +2,9 @@
 
 For a perturbed dataset ``x' = clip(x + eps m(w), 0, 1)`` and a move ``delta`` in factor space
 (one grid step along a factor, or along a diagonal ``e_k + e_l`` / ``e_k - e_l``), the *switch
-share* is the fraction of pixels whose push is on (``|m| > 1/2``) at one end of the move and off
-at the other, averaged over sampled start configurations. For the ``oblique`` pattern it equals
+share* is the fraction of pixels whose push is on (``|m| > 1/2``; for the oblique family, its
+pattern above 1/2, which for ``oblique_blend`` is not its field ``m - x``) at one end of the move
+and off at the other, averaged over sampled start configurations. For the ``oblique`` pattern it equals
 the designed ``a_k`` per axis step and ``a_k + a_l`` / ``|a_k - a_l|`` along the two diagonals
 (:func:`designed_switch_shares`); for any other perturbation it says how fast its pattern
 changes in grid units, which is what decides whether it rotates, aliases or scrambles.
@@ -49,12 +50,17 @@ def switch_shares(data: PerturbedData, num: int = 256, seed: int = 0) -> dict[st
         low, high = np.maximum(0, -move), sizes - 1 - np.maximum(0, move)
         start = low + (rs.rand(num, len(sizes)) * (high - low + 1)).astype(np.int64)
         end = start + move
-        on = [
-            np.abs(perturbation.field(base, f, base.sample_observations_from_factors(f, rs))) > 0.5
-            for f in (start, end)
-        ]
+        on = [pushed(perturbation, base, f, rs) for f in (start, end)]
         shares[label] = float(np.mean(on[0] != on[1]))
     return shares
+
+
+def pushed(perturbation, base: GroundTruthData, factors: np.ndarray, rs) -> np.ndarray:
+    """Where the push is on at ``factors``: the oblique pattern above 1/2, or ``|m| > 1/2``."""
+    if isinstance(perturbation, ObliqueStripes):
+        return perturbation.pattern(base, factors) > 0.5
+    observations = base.sample_observations_from_factors(factors, rs)
+    return np.abs(perturbation.field(base, factors, observations)) > 0.5
 
 
 def designed_switch_shares(data: PerturbedData) -> dict[str, float]:

@@ -5,16 +5,17 @@ one score (``metric.key``) on one base dataset against one perturbed condition: 
 told apart by name and eps (``oblique (eps 0.1)``). Perturbations fall into three kinds
 (:func:`kind_of`):
 
-- *noise* controls: ``matched_noise`` (noise norm-matched to ``oblique`` at the same eps) and
-  ``noise`` (uniform noise of amplitude eps);
-- the *shuffled* control ``oblique_shuffled`` (the structural pattern images on permuted
-  configurations);
+- *noise* controls: ``matched_noise`` (noise norm-matched to ``oblique`` at the same eps),
+  ``blend_matched_noise`` (norm-matched to ``oblique_blend``) and ``noise`` (uniform noise of
+  amplitude eps);
+- the *shuffled* controls ``oblique_shuffled`` and ``oblique_blend_shuffled`` (the structural
+  pattern images on permuted configurations);
 - every other perturbation is *structural*.
 
 Each structural condition gets its own table, with the entry's noise control and its shuffled
-control in columns of their own. The noise column prefers ``matched_noise`` over ``noise`` when
-an entry has both, then the strength whose eps is closest to the structural eps (ties to the
-smaller); the shuffled column takes the closest eps likewise. An entry with no structural twin
+control in columns of their own. A column prefers the control made for the table's perturbation
+(:data:`CONTROLS_OF`), then the ``NOISE_CONTROLS`` order (``matched_noise`` before ``noise``),
+then the strength whose eps is closest to the structural eps (ties to the smaller). An entry with no structural twin
 on a dataset is shown in a table of its noise condition instead (original | noise | drop |
 ratio), or of its shuffled control when it has no noise twin either. A table lists the entries
 that have its perturbed condition.
@@ -48,10 +49,17 @@ from disentangle_bench.leaderboard.statistics import (
 ORIGINAL = "original"
 NOISE = "noise"
 MATCHED_NOISE = "matched_noise"
+BLEND_MATCHED_NOISE = "blend_matched_noise"
 SHUFFLED = "oblique_shuffled"
+BLEND_SHUFFLED = "oblique_blend_shuffled"
 #: The noise controls, the preferred one first.
-NOISE_CONTROLS = (MATCHED_NOISE, NOISE)
-SHUFFLED_CONTROLS = (SHUFFLED,)
+NOISE_CONTROLS = (MATCHED_NOISE, BLEND_MATCHED_NOISE, NOISE)
+SHUFFLED_CONTROLS = (SHUFFLED, BLEND_SHUFFLED)
+#: The controls made for a structural perturbation (shown beside it before any other).
+CONTROLS_OF = {
+    "oblique": (MATCHED_NOISE, SHUFFLED),
+    "oblique_blend": (BLEND_MATCHED_NOISE, BLEND_SHUFFLED),
+}
 #: The key of ``versions`` under which a run records the commit of the code that made it.
 COMMIT_KEY = "commit"
 STRUCTURAL_KIND, NOISE_KIND, SHUFFLED_KIND = "structural", "noise", "shuffled"
@@ -293,19 +301,21 @@ def _targets(
 def _control_for(
     by_condition: dict[Condition | None, dict[int, float]], target: Condition, kind: str
 ) -> Condition | None:
-    """The entry's control of ``kind`` shown beside a structural ``target``: the preferred
-    perturbation (``NOISE_CONTROLS`` order), then the eps closest to the target's (ties to the
-    smaller)."""
+    """The entry's control of ``kind`` shown beside a structural ``target``: one made for the
+    target (:data:`CONTROLS_OF`), then the preferred perturbation (``NOISE_CONTROLS`` order),
+    then the eps closest to the target's (ties to the smaller)."""
     controls = [c for c in by_condition if c is not None and c.kind == kind]
     if not controls or not target.is_structural:
         return None
     reference = target.eps if target.eps is not None else 0.0
     preference = NOISE_CONTROLS + SHUFFLED_CONTROLS
 
-    def order(c: Condition) -> tuple[int, float, float]:
+    made_for = CONTROLS_OF.get(target.name, ())
+
+    def order(c: Condition) -> tuple[bool, int, float, float]:
         eps = c.eps if c.eps is not None else 0.0
         rank = preference.index(c.name) if c.name in preference else len(preference)
-        return (rank, abs(eps - reference), eps)
+        return (c.name not in made_for, rank, abs(eps - reference), eps)
 
     return min(controls, key=order)
 
