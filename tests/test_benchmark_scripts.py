@@ -45,3 +45,21 @@ def test_twin_distinctness_counts_distinct_images_and_fails_on_a_collision(tmp_p
             return np.repeat(factors[:, :, None, None].astype(np.float32), 4, axis=2)
 
     assert twin_distinctness.distinct_images(Repeating(), chunk=4) == (6, 3)
+
+
+def test_testbed_decoder_measures_capture_and_losses_against_their_references(monkeypatch):
+    import testbed_decoder
+
+    from disentangle_bench.data.blob import Blob
+    from disentangle_bench.evidence.testbed import Condition
+
+    monkeypatch.setattr(testbed_decoder, "STEPS", 30)
+    base = Blob()
+    for form in ("blend", "push"):
+        row = testbed_decoder.measure(Condition("structural", 0.1, form=form), 0, base)
+        assert row["steps"] == 30 and row["form"] == form and 0.0 <= row["mig"] <= 1.0
+        assert np.isfinite(row["pattern_capture"])
+        # the floor is the least any decoder can reach (Gibbs' inequality)
+        assert row["loss_floor"] < min(row["loss_pattern_blind"], row["reconstruction_loss"])
+    kept = testbed_decoder.clean_part(Condition("structural", 0.1, form="blend"), np.ones(3))
+    np.testing.assert_allclose(kept, 0.9)

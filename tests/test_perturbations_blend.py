@@ -113,3 +113,23 @@ def test_blend_twins_are_registered_with_their_own_fingerprints():
     assert blend.perturbation.name == "oblique_blend"
     pushed = registry.build("datasets", "blob_oblique_010")
     assert blend.fingerprint != pushed.fingerprint
+
+
+def test_the_test_beds_blend_conditions_build_the_registered_blend_twins():
+    from disentangle_bench.evidence.testbed import MODELS, Condition
+
+    registry, base = Registry(), Blob()
+    for kind, name in (
+        ("structural", "blob_oblique_blend_0175"),
+        ("noise", "blob_blend_matched_noise_0175"),
+        ("shuffled", "blob_oblique_blend_shuffled_0175"),
+    ):
+        condition = Condition(kind, 0.175, form="blend")
+        assert condition.label == f"{kind}@eps=0.175,pattern=0,form=blend"
+        assert condition.build(base).fingerprint == registry.build("datasets", name).fingerprint
+    assert Condition("structural", 0.1).label == "structural@eps=0.1,pattern=0"  # push: unchanged
+    assert MODELS["pcl"]["num_latent"] == 2 and MODELS["beta_vae"]["num_latent"] == 4
+    with pytest.raises(ValueError, match="form must be one of push, blend"):
+        Condition("structural", 0.1, form="stir")
+    with pytest.raises(ValueError, match="condition kind must be one of"):
+        Condition("rotated", 0.1)
