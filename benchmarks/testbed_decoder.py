@@ -1,7 +1,7 @@
 """Does beta-VAE's decoder model the structural pattern, or treat it as noise?
 
-    python benchmarks/testbed_decoder.py [--seeds 0-4] [--eps 0.1] [--threads 1]
-        [--out benchmarks/results/testbed_decoder.jsonl]
+    python benchmarks/testbed_decoder.py [--seeds 0-4] [--eps 0.1] [--forms blend,push]
+        [--switch-share 0.25] [--threads 1] [--out benchmarks/results/testbed_decoder.jsonl]
 
 The claim's mechanism needs the pattern to be *modelled*: a structural pattern is a function of
 the factors, so a decoder that reads the factors from its code can reproduce it, and the cheapest
@@ -17,8 +17,11 @@ and measures on every configuration, with the decoder fed the posterior mean:
   references ``loss_floor`` (a decoder that outputs the twin's images exactly) and
   ``loss_pattern_blind`` (one that outputs the clean part exactly and the mean pattern).
 
-A structural pattern that is modelled shows a capture well above its shuffled control's and a
-loss below it. One JSON line per run is appended to ``--out``.
+and, as the study does, what the code keeps (``code_r2``, ``active_latents``). A structural
+pattern that is modelled shows a capture well above its shuffled control's and a loss below it.
+``--switch-share`` trains on a pattern of another switch share (the fifth attempt,
+docs/testbed.md: 1/16, a pattern slow enough in the factors for a decoder to follow); its runs are
+labelled ``...,share=0.0625``. One JSON line per run is appended to ``--out``.
 """
 
 from __future__ import annotations
@@ -46,8 +49,16 @@ from disentangle_bench.evidence.decoding import (  # noqa: E402
     bernoulli_loss_per_image,
     pattern_capture,
 )
-from disentangle_bench.evidence.testbed import CPU, STEPS, Condition, build_model  # noqa: E402
+from disentangle_bench.evidence.testbed import (  # noqa: E402
+    CPU,
+    STEPS,
+    Condition,
+    active_latents,
+    build_model,
+    linear_r2,
+)
 from disentangle_bench.metrics.mig import MIG  # noqa: E402
+from disentangle_bench.perturbations.oblique import MAX_SWITCH_SHARE  # noqa: E402
 from disentangle_bench.pipeline.representation import model_representation  # noqa: E402
 from disentangle_bench.pipeline.training import (  # noqa: E402
     TrainingConfig,
@@ -64,8 +75,23 @@ def clean_part(condition: Condition, clean: np.ndarray) -> np.ndarray:
     return (1.0 - condition.eps) * clean if condition.form == "blend" else clean
 
 
-def measure(condition: Condition, seed: int, base: Blob) -> dict:
-    data = condition.build(base)
+def twin(condition: Condition, base: Blob, switch_share: float = MAX_SWITCH_SHARE):
+    """The condition's dataset, its pattern at ``switch_share``, and the run's label."""
+    if switch_share == MAX_SWITCH_SHARE:
+        return condition.build(base), condition.label
+    perturbation = condition.perturbation(
+        eps=condition.eps,
+        seed=condition.pattern,
+        profile=condition.profile,
+        switch_share=switch_share,
+    )
+    return perturbation.apply(base), f"{condition.label},share={switch_share:g}"
+
+
+def measure(
+    condition: Condition, seed: int, base: Blob, switch_share: float = MAX_SWITCH_SHARE
+) -> dict:
+    data, label = twin(condition, base, switch_share)
     start = time.perf_counter()
     model = build_model(MODEL, data, seed)
     config = TrainingConfig(
@@ -74,9 +100,11 @@ def measure(condition: Condition, seed: int, base: Blob) -> dict:
     with tempfile.TemporaryDirectory() as workdir:
         train(model, data, config, run_dir=Path(workdir), seed=seed, device=CPU, label="")
     seconds = time.perf_counter() - start
-    mig = MIG()(data, model_representation(model, CPU), np.random.RandomState(0))["discrete_mig"]
+    representation = model_representation(model, CPU)
+    mig = MIG()(data, representation, np.random.RandomState(0))["discrete_mig"]
     _, clean = all_observations(base)
-    _, observations = all_observations(data)
+    factors, observations = all_observations(data)
+    codes = representation(observations)
     model.eval()
     with torch.no_grad():
         reconstructions = model.reconstruct(to_model_input(observations, CPU))
@@ -86,13 +114,19 @@ def measure(condition: Condition, seed: int, base: Blob) -> dict:
     blind = kept + pattern.mean(axis=0, keepdims=True)
     return {
         "model": MODEL,
-        "label": condition.label,
+        "label": label,
         "kind": condition.kind,
         "form": condition.form,
         "eps": condition.eps,
+        "switch_share": switch_share,
         "seed": seed,
         "steps": STEPS,
         "mig": float(mig),
+        "code_r2": {
+            name: linear_r2(codes, factors[:, [k]].astype(np.float64))
+            for k, name in enumerate(data.factor_names)
+        },
+        "active_latents": active_latents(codes),
         "pattern_capture": pattern_capture(reconstructions, kept, pattern),
         "reconstruction_loss": bernoulli_loss_per_image(reconstructions, observations),
         "loss_floor": bernoulli_loss_per_image(observations, observations),
@@ -105,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0-4")
     parser.add_argument("--eps", type=float, default=0.1)
+    parser.add_argument("--forms", default="blend,push")
+    parser.add_argument("--switch-share", type=float, default=MAX_SWITCH_SHARE)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -112,18 +148,18 @@ def main(argv: list[str] | None = None) -> int:
     base, commit, cpu = Blob(), git_commit(), cpu_model()
     conditions = [
         Condition(kind, args.eps, form=form)
-        for form in ("blend", "push")
+        for form in args.forms.split(",")
         for kind in ("structural", "shuffled")
     ]
     for seed in seeds_of(args.seeds):
         for condition in conditions:
-            row = measure(condition, seed, base)
+            row = measure(condition, seed, base, args.switch_share)
             row.update(threads=args.threads, cpu=cpu, commit=commit)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             with args.out.open("a") as handle:
                 handle.write(json.dumps(row) + "\n")
             print(
-                f"{condition.label} seed {seed}: MIG {row['mig']:.3f}, capture "
+                f"{row['label']} seed {seed}: MIG {row['mig']:.3f}, capture "
                 f"{row['pattern_capture']:.3f}, loss {row['reconstruction_loss']:.1f} (floor "
                 f"{row['loss_floor']:.1f}, pattern-blind {row['loss_pattern_blind']:.1f})",
                 flush=True,

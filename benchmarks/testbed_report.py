@@ -25,6 +25,9 @@ Reads the runs ``benchmarks/testbed_study.py`` appended and writes
   per-strength tables, tests and codes for the blend twins (``oblique_blend`` and its controls),
   PCL with 2 latents on the inward-push twins tested with beta-VAE's first-attempt runs, and the
   blend's eps sweep (both sweeps drawn in ``testbed_sweep.png``);
+- whether beta-VAE's decoder reproduces the pattern (``testbed_decoder.py``, runs in
+  ``testbed_decoder.jsonl``): pattern capture and reconstruction loss against its references, for
+  the structural twin and its shuffled control in both forms;
 - the held-out accuracy per factor of supervised probes on the original and every twin: the
   ridge probe (``diagnostics.probe.ridge_probe_accuracy``, computed every time, seconds) and,
   with ``--probe``, the conv probe (``conv_probe_accuracy``, cached in testbed_probe.json).
@@ -66,6 +69,10 @@ MODELS = ("beta_vae", "pcl", "ae")
 STRENGTHS = (0.1, 0.175)
 SERIES_COLOURS = ("crimson", "royalblue")
 BLEND_RUNS = RESULTS / "testbed_blend.jsonl"
+DECODER_RUNS = RESULTS / "testbed_decoder.jsonl"
+#: The fifth attempt's switch share and strength (its noise is the blend study's at that eps:
+#: the mean change norm does not depend on the share).
+SLOW, SLOW_EPS = 0.0625, 0.175
 
 
 def load_rows(path: Path) -> list[dict]:
@@ -174,7 +181,12 @@ def paired_section(
     n = len(mig["original"])
     if n < 2:
         return "not run yet\n", {}
-    phase = paired_scores(rows, "beta_vae", labels, "phase_r2")
+    measured = [r for r in rows if r["model"] == "beta_vae" and r["label"] in labels.values()]
+    phase = (
+        paired_scores(rows, "beta_vae", labels, "phase_r2")
+        if all("phase_r2" in r for r in measured)
+        else {c: np.array([]) for c in labels}  # a runs file without the phase probe
+    )
     active = paired_scores(rows, "beta_vae", labels, "active_latents")
     tests = {f"{a} < {b}": paired_drop_test(mig[b], mig[a]) for a, b in comparisons}
     lines = [
@@ -313,6 +325,71 @@ def blend_section(path: Path, push_rows: list[dict]) -> tuple[str, dict, list[di
     points, sweep_text = sweep(rows, form="blend")
     lines += ["### Blend: the eps sweep and the diagnostic's forecast\n", sweep_text]
     return "\n".join(lines) + "\n", record, points
+
+
+def slow_section(decoder_path: Path, blend_path: Path) -> tuple[str, dict]:
+    """The fifth attempt: a slow pattern (switch share 1/16, blend, eps 0.175), its runs made by
+    ``testbed_decoder.py``, paired with the blend study's original and noise runs."""
+    if not (decoder_path.exists() and blend_path.exists()):
+        return "not run yet\n", {}
+    rows = load_rows(blend_path) + load_rows(decoder_path)
+    labels = {
+        "original": Condition("original").label,
+        "structural": f"{Condition('structural', SLOW_EPS, form='blend').label},share={SLOW:g}",
+        "noise": Condition("noise", SLOW_EPS, form="blend").label,
+        "shuffled": f"{Condition('shuffled', SLOW_EPS, form='blend').label},share={SLOW:g}",
+    }
+    comparisons = [("structural", other) for other in ("original", "noise", "shuffled")]
+    return paired_section(rows, labels, comparisons)
+
+
+def decoder_section(path: Path, study_rows: list[dict]) -> tuple[str, dict]:
+    """``benchmarks/testbed_decoder.py``: does beta-VAE's decoder reproduce the pattern?"""
+    if not path.exists():
+        return "not run yet\n", {}
+    rows = load_rows(path)
+    study = {(r["model"], r["label"], r["seed"]): r["mig"] for r in study_rows}
+    matched = [r for r in rows if (r["model"], r["label"], r["seed"]) in study]
+    same = sum(study[(r["model"], r["label"], r["seed"])] == r["mig"] for r in matched)
+    lines = [
+        f"`{path.relative_to(ROOT)}`: beta-VAE retrained as in the study, code at "
+        f"{', '.join(sorted({r['commit'] for r in rows}))}; its MIG equals the study's for "
+        f"{same} of the {len(matched)} runs the study also has. Means (sd) over seeds:\n",
+        "| form | switch share | eps | condition | n | MIG | pattern capture "
+        "| reconstruction loss (nats) | floor | pattern-blind |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    record: dict = {"mig_equal_to_study": [same, len(matched)]}
+    settings = sorted({(r["form"], r.get("switch_share", 0.25), r["eps"]) for r in rows})
+    for form, share, eps in settings:
+        for kind in ("structural", "shuffled"):
+            group = [
+                r
+                for r in rows
+                if (r["form"], r.get("switch_share", 0.25), r["eps"], r["kind"])
+                == (form, share, eps, kind)
+            ]
+            if not group:
+                continue
+            values = {
+                name: np.array([r[name] for r in group])
+                for name in (
+                    "mig",
+                    "pattern_capture",
+                    "reconstruction_loss",
+                    "loss_floor",
+                    "loss_pattern_blind",
+                )
+            }
+            record[f"{form}/share={share:g}/eps={eps:g}/{kind}"] = {
+                name: v.tolist() for name, v in values.items()
+            }
+            lines.append(
+                f"| {form} | {share:g} | {eps:g} | {kind} | {len(group)} | "
+                + " | ".join(mean_sd(v) for v in values.values())
+                + " |"
+            )
+    return "\n".join(lines) + "\n", record
 
 
 def sweep(rows: list[dict], form: str = "push") -> tuple[list[dict], str]:
@@ -504,6 +581,13 @@ def main(argv: list[str] | None = None) -> int:
     sections += ["\n## Third attempt: a less anisotropic blob (sigma_y 3.5)\n", other + "\n"]
     blend_text, record["blend"], blend_points = blend_section(BLEND_RUNS, rows)
     sections += ["\n## Fourth attempt: the pattern blended in, PCL with 2 latents\n", blend_text]
+    slow, record["slow"] = slow_section(DECODER_RUNS, BLEND_RUNS)
+    sections += ["\n## Fifth attempt: a slow pattern (switch share 1/16, blend, eps 0.175)\n", slow]
+    decoder, record["decoder"] = decoder_section(
+        DECODER_RUNS,
+        rows + (load_rows(BLEND_RUNS) if BLEND_RUNS.exists() else []),
+    )
+    sections += ["\n## Does the decoder model the pattern?\n", decoder]
     points, sweep_text = sweep(rows)
     sections += ["## The eps sweep and the diagnostic's forecast (inward push)\n", sweep_text]
     record["sweep"] = points

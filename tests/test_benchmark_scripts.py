@@ -61,5 +61,10 @@ def test_testbed_decoder_measures_capture_and_losses_against_their_references(mo
         assert np.isfinite(row["pattern_capture"])
         # the floor is the least any decoder can reach (Gibbs' inequality)
         assert row["loss_floor"] < min(row["loss_pattern_blind"], row["reconstruction_loss"])
+    slow = testbed_decoder.measure(Condition("shuffled", 0.1, form="blend"), 0, base, 0.0625)
+    assert slow["label"] == "shuffled@eps=0.1,pattern=0,form=blend,share=0.0625"
+    assert slow["switch_share"] == 0.0625 and set(slow["code_r2"]) == set(base.factor_names)
+    data, _ = testbed_decoder.twin(Condition("shuffled", 0.1, form="blend"), base, 0.0625)
+    assert data.perturbation.switch_share == 0.0625 and data.perturbation.shuffle
     kept = testbed_decoder.clean_part(Condition("structural", 0.1, form="blend"), np.ones(3))
     np.testing.assert_allclose(kept, 0.9)

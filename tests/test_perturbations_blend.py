@@ -102,6 +102,16 @@ def test_blend_matched_noise_matches_the_blends_change_norm(name):
     assert noise.perturbation.parameters()["match"] == "oblique_blend"
 
 
+def test_the_blend_noise_matches_a_slower_pattern_too():
+    """The fifth test-bed attempt pairs a switch share of 1/16 with the default blend's noise
+    twin: the change norm is a per-image statistic, the same for any share."""
+    base = Blob()
+    noise = BlendMatchedNoise(eps=0.175).apply(base)
+    slow = ObliqueBlend(eps=0.175, switch_share=0.0625).apply(base)
+    target = mean_change_norm(base, slow, num=256, seed=3)
+    assert mean_change_norm(base, noise, num=256, seed=3) == pytest.approx(target, rel=0.02)
+
+
 def test_blend_twins_are_registered_with_their_own_fingerprints():
     registry = Registry()
     names = registry.names("datasets")
