@@ -21,7 +21,9 @@ and, as the study does, what the code keeps (``code_r2``, ``active_latents``). A
 pattern that is modelled shows a capture well above its shuffled control's and a loss below it.
 ``--switch-share`` trains on a pattern of another switch share (the fifth attempt,
 docs/testbed.md: 1/16, a pattern slow enough in the factors for a decoder to follow); its runs are
-labelled ``...,share=0.0625``. One JSON line per run is appended to ``--out``.
+labelled ``...,share=0.0625``. ``--model pcl`` trains PCL (2 latents) on the same twins for the
+claim's reference (MIG and codes only: PCL has no decoder). One JSON line per run is appended to
+``--out``.
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ from disentangle_bench.pipeline.training import (  # noqa: E402
 )
 
 RESULTS = ROOT / "benchmarks" / "results" / "testbed_decoder.jsonl"
-MODEL = "beta_vae"
+#: The models this script trains; only those with a decoder get the decoder's measurements.
+MODELS = ("beta_vae", "pcl")
 
 
 def clean_part(condition: Condition, clean: np.ndarray) -> np.ndarray:
@@ -89,11 +92,15 @@ def twin(condition: Condition, base: Blob, switch_share: float = MAX_SWITCH_SHAR
 
 
 def measure(
-    condition: Condition, seed: int, base: Blob, switch_share: float = MAX_SWITCH_SHARE
+    condition: Condition,
+    seed: int,
+    base: Blob,
+    switch_share: float = MAX_SWITCH_SHARE,
+    model_name: str = "beta_vae",
 ) -> dict:
     data, label = twin(condition, base, switch_share)
     start = time.perf_counter()
-    model = build_model(MODEL, data, seed)
+    model = build_model(model_name, data, seed)
     config = TrainingConfig(
         steps=STEPS, batch_size=64, learning_rate=1e-3, checkpoint_every=STEPS, log_every=STEPS
     )
@@ -105,15 +112,8 @@ def measure(
     _, clean = all_observations(base)
     factors, observations = all_observations(data)
     codes = representation(observations)
-    model.eval()
-    with torch.no_grad():
-        reconstructions = model.reconstruct(to_model_input(observations, CPU))
-    reconstructions = reconstructions.permute(0, 2, 3, 1).numpy().astype(np.float64)
-    kept = clean_part(condition, clean)
-    pattern = observations - kept
-    blind = kept + pattern.mean(axis=0, keepdims=True)
-    return {
-        "model": MODEL,
+    row = {
+        "model": model_name,
         "label": label,
         "kind": condition.kind,
         "form": condition.form,
@@ -127,11 +127,29 @@ def measure(
             for k, name in enumerate(data.factor_names)
         },
         "active_latents": active_latents(codes),
+        "train_seconds": round(seconds, 1),
+    }
+    if callable(getattr(model, "reconstruct", None)):
+        row.update(decoder_measurements(model, condition, clean, observations))
+    return row
+
+
+def decoder_measurements(
+    model: torch.nn.Module, condition: Condition, clean: np.ndarray, observations: np.ndarray
+) -> dict:
+    """Pattern capture and the reconstruction loss with its two references (module docstring)."""
+    model.eval()
+    with torch.no_grad():
+        reconstructions = model.reconstruct(to_model_input(observations, CPU))
+    reconstructions = reconstructions.permute(0, 2, 3, 1).numpy().astype(np.float64)
+    kept = clean_part(condition, clean)
+    pattern = observations - kept
+    blind = kept + pattern.mean(axis=0, keepdims=True)
+    return {
         "pattern_capture": pattern_capture(reconstructions, kept, pattern),
         "reconstruction_loss": bernoulli_loss_per_image(reconstructions, observations),
         "loss_floor": bernoulli_loss_per_image(observations, observations),
         "loss_pattern_blind": bernoulli_loss_per_image(blind, observations),
-        "train_seconds": round(seconds, 1),
     }
 
 
@@ -141,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eps", type=float, default=0.1)
     parser.add_argument("--forms", default="blend,push")
     parser.add_argument("--switch-share", type=float, default=MAX_SWITCH_SHARE)
+    parser.add_argument("--model", choices=MODELS, default="beta_vae")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -153,15 +172,19 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for seed in seeds_of(args.seeds):
         for condition in conditions:
-            row = measure(condition, seed, base, args.switch_share)
+            row = measure(condition, seed, base, args.switch_share, args.model)
             row.update(threads=args.threads, cpu=cpu, commit=commit)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             with args.out.open("a") as handle:
                 handle.write(json.dumps(row) + "\n")
+            decoder = (
+                f", capture {row['pattern_capture']:.3f}, loss {row['reconstruction_loss']:.1f} "
+                f"(floor {row['loss_floor']:.1f}, pattern-blind {row['loss_pattern_blind']:.1f})"
+                if "pattern_capture" in row
+                else ""
+            )
             print(
-                f"{row['label']} seed {seed}: MIG {row['mig']:.3f}, capture "
-                f"{row['pattern_capture']:.3f}, loss {row['reconstruction_loss']:.1f} (floor "
-                f"{row['loss_floor']:.1f}, pattern-blind {row['loss_pattern_blind']:.1f})",
+                f"{args.model} {row['label']} seed {seed}: MIG {row['mig']:.3f}{decoder}",
                 flush=True,
             )
     return 0

@@ -340,14 +340,26 @@ def slow_section(decoder_path: Path, blend_path: Path) -> tuple[str, dict]:
         "shuffled": f"{Condition('shuffled', SLOW_EPS, form='blend').label},share={SLOW:g}",
     }
     comparisons = [("structural", other) for other in ("original", "noise", "shuffled")]
-    return paired_section(rows, labels, comparisons)
+    text, record = paired_section(rows, labels, comparisons)
+    scores = {model: paired_scores(rows, model, labels) for model in ("beta_vae", "pcl")}
+    if all(len(s["original"]) >= 2 for s in scores.values()):
+        table = claim_table(scores, vaes=["beta_vae"], reference="pcl")
+        pcl = scores["pcl"]
+        text += (
+            f"\n\nPCL (2 latents), {len(pcl['original'])} paired seeds, MIG mean (sd): "
+            + ", ".join(f"{c} {mean_sd(v)}" for c, v in pcl.items())
+            + ". The family with PCL as the reference (Holm-adjusted):\n\n"
+            + format_markdown(table.rows, table.verdicts)
+        )
+        record["claim"] = {"rows": table.rows, "verdicts": dict(table.verdicts)}
+    return text, record
 
 
 def decoder_section(path: Path, study_rows: list[dict]) -> tuple[str, dict]:
     """``benchmarks/testbed_decoder.py``: does beta-VAE's decoder reproduce the pattern?"""
     if not path.exists():
         return "not run yet\n", {}
-    rows = load_rows(path)
+    rows = [r for r in load_rows(path) if r["model"] == "beta_vae"]
     study = {(r["model"], r["label"], r["seed"]): r["mig"] for r in study_rows}
     matched = [r for r in rows if (r["model"], r["label"], r["seed"]) in study]
     same = sum(study[(r["model"], r["label"], r["seed"])] == r["mig"] for r in matched)

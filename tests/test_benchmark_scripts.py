@@ -66,5 +66,9 @@ def test_testbed_decoder_measures_capture_and_losses_against_their_references(mo
     assert slow["switch_share"] == 0.0625 and set(slow["code_r2"]) == set(base.factor_names)
     data, _ = testbed_decoder.twin(Condition("shuffled", 0.1, form="blend"), base, 0.0625)
     assert data.perturbation.switch_share == 0.0625 and data.perturbation.shuffle
+    pcl = testbed_decoder.measure(
+        Condition("structural", 0.1, form="blend"), 0, base, 0.0625, "pcl"
+    )
+    assert pcl["model"] == "pcl" and "pattern_capture" not in pcl and pcl["active_latents"] <= 2
     kept = testbed_decoder.clean_part(Condition("structural", 0.1, form="blend"), np.ones(3))
     np.testing.assert_allclose(kept, 0.9)
