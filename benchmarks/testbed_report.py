@@ -62,6 +62,7 @@ from disentangle_bench.evidence.statistics import (  # noqa: E402
     paired_drop_test,
 )
 from disentangle_bench.evidence.testbed import Condition  # noqa: E402
+from disentangle_bench.perturbations import ObliqueBlend  # noqa: E402
 from disentangle_bench.util.files import atomic_write_json, atomic_write_text  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -341,6 +342,29 @@ def slow_section(decoder_path: Path, blend_path: Path) -> tuple[str, dict]:
     }
     comparisons = [("structural", other) for other in ("original", "noise", "shuffled")]
     text, record = paired_section(rows, labels, comparisons)
+    names = Blob().factor_names
+    text += "\n\nWhat the codes keep (mean code R^2 per factor, mean active latents):\n\n"
+    text += f"| model | condition | n | {' | '.join(names)} | active latents |\n"
+    text += "|---|---|---|" + "---|" * (len(names) + 1) + "\n"
+    for model in ("beta_vae", "pcl"):
+        for kind in ("structural", "shuffled"):
+            group = [r for r in rows if r["model"] == model and r["label"] == labels[kind]]
+            if group:
+                r2 = [np.mean([r["code_r2"][name] for r in group]) for name in names]
+                text += (
+                    f"| {model} | {kind} | {len(group)} | "
+                    + " | ".join(f"{v:.3f}" for v in r2)
+                    + f" | {np.mean([r['active_latents'] for r in group]):.1f} |\n"
+                )
+    base = Blob()
+    slow = ObliqueBlend(eps=SLOW_EPS, switch_share=SLOW).apply(base)
+    fast = ObliqueBlend(eps=SLOW_EPS).apply(base)
+    masses = [local_variance_structure(d, num_points=64).off_diagonal_mass for d in (slow, fast)]
+    record["off_diagonal_mass"] = {"share=1/16": masses[0], "share=1/4": masses[1]}
+    text += (
+        f"\nThe diagnostic before training: off-diagonal mass {masses[0]:.3f} for this twin "
+        f"(switch share {SLOW:g}), {masses[1]:.3f} for the share-1/4 blend at the same eps.\n"
+    )
     scores = {model: paired_scores(rows, model, labels) for model in ("beta_vae", "pcl")}
     if all(len(s["original"]) >= 2 for s in scores.values()):
         table = claim_table(scores, vaes=["beta_vae"], reference="pcl")
