@@ -39,7 +39,8 @@ def run_quickstart(out: Path, capsys, steps: int) -> tuple[dict, str]:
 def test_the_quickstart_describes_the_test_bed_claim():
     text = QUICKSTART.read_text()
     assert "experiment.datasets = ['blob']" in text
-    assert "experiment.perturbations = ['oblique', 'matched_noise']" in text
+    assert "experiment.perturbations = ['oblique_blend', 'blend_matched_noise']" in text
+    assert "oblique_blend.switch_share = 0.0625" in text
     assert "experiment.seeds = [0, 1]" in text
 
 
@@ -50,7 +51,7 @@ def test_the_quickstart_is_deterministic_and_reads_its_intervals(tmp_path, capsy
     assert first["rows"] == second["rows"]  # the same config and seeds give the same table
     (row,) = first["rows"]
     assert row["dataset"] == "blob" and row["model"] == "beta_vae"
-    for twin in ("oblique", "matched_noise"):
+    for twin in ("oblique_blend", "blend_matched_noise"):
         change = row[f"{twin} - original"]
         assert change["n"] == 2 and len(change["interval"]) == 2
     assert "beta_vae on blob, mig.discrete_mig:" in printed
