@@ -529,10 +529,15 @@ def ridge_probe_section() -> tuple[str, dict]:
     base, names = Blob(), Blob().factor_names
     lines = [f"| condition | {' | '.join(names)} |", "|---|" + "---|" * len(names)]
     record = {}
-    for condition in probe_conditions():
-        accuracy = ridge_probe_accuracy(condition.build(base))
-        record[condition.label] = accuracy.tolist()
-        lines.append(f"| {condition.label} | " + " | ".join(f"{a:.3f}" for a in accuracy) + " |")
+    twins = {condition.label: condition.build(base) for condition in probe_conditions()}
+    for shuffle in (False, True):  # the fifth attempt's slow pattern
+        slow = ObliqueBlend(eps=SLOW_EPS, switch_share=SLOW, shuffle=shuffle)
+        kind = "shuffled" if shuffle else "structural"
+        twins[f"{kind}@eps={SLOW_EPS:g},pattern=0,form=blend,share={SLOW:g}"] = slow.apply(base)
+    for label, data in twins.items():
+        accuracy = ridge_probe_accuracy(data)
+        record[label] = accuracy.tolist()
+        lines.append(f"| {label} | " + " | ".join(f"{a:.3f}" for a in accuracy) + " |")
     budget = (
         "Ridge probe: pixels to each factor's index, rounded; penalty by leave-one-out; 30 % of "
         "the configurations held out (77 of 256)."

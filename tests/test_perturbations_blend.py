@@ -64,7 +64,8 @@ def test_a_ridge_probe_reads_both_blob_factors_through_the_blend_as_from_the_ori
     base = Blob()
     original = ridge_probe_accuracy(base)
     assert original.min() >= 0.95
-    for twin in (ObliqueBlend(eps=eps), ShuffledObliqueBlend(eps=eps)):
+    slow = ObliqueBlend(eps=eps, switch_share=0.0625)  # the test bed's fifth attempt
+    for twin in (ObliqueBlend(eps=eps), ShuffledObliqueBlend(eps=eps), slow):
         accuracy = ridge_probe_accuracy(twin.apply(base))
         assert np.all(accuracy >= original - 0.02), (twin, accuracy, original)
     # the inward push of the same pattern does not meet it: the blend is what fixed the probe
