@@ -1,13 +1,13 @@
 """How much of a perturbation's pattern switches per grid step, along each factor and diagonal.
 
-For a perturbed dataset ``x' = clip(x + eps m(w), 0, 1)`` and a move ``delta`` in factor space
-(one grid step along a factor, or along a diagonal ``e_k + e_l`` / ``e_k - e_l``), the *switch
-share* is the fraction of pixels whose push is on (``|m| > 1/2``; for the oblique family, its
-pattern above 1/2, which for ``oblique_blend`` is not its field ``m - x``) at one end of the move
-and off at the other, averaged over sampled start configurations. For the ``oblique`` pattern it equals
-the designed ``a_k`` per axis step and ``a_k + a_l`` / ``|a_k - a_l|`` along the two diagonals
-(:func:`designed_switch_shares`); for any other perturbation it says how fast its pattern
-changes in grid units, which is what decides whether it rotates, aliases or scrambles.
+For a perturbed dataset ``x' = clip(x + eps m(w), 0, 1)`` and a move ``delta`` in factor space (one
+grid step along a factor, or along a diagonal ``e_k + e_l`` / ``e_k - e_l``), the *switch share* is
+the fraction of pixels whose push is on (``|m| > 1/2``; for the oblique family, its pattern above
+1/2, which for ``oblique_blend`` is not its field ``m - x``) at one end of the move and off at the
+other, averaged over sampled start configurations. For the ``oblique`` pattern it equals the
+designed ``a_k`` per axis step and ``a_k + a_l`` / ``|a_k - a_l|`` along the two diagonals
+(:func:`designed_switch_shares`); for any other perturbation it says how fast its pattern changes in
+grid units, which is what decides whether it rotates, aliases or scrambles.
 """
 
 from __future__ import annotations

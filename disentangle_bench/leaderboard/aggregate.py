@@ -14,11 +14,11 @@ told apart by name and eps (``oblique (eps 0.1)``). Perturbations fall into thre
 
 Each structural condition gets its own table, with the entry's noise control and its shuffled
 control in columns of their own. A column prefers the control made for the table's perturbation
-(:data:`CONTROLS_OF`), then the ``NOISE_CONTROLS`` order (``matched_noise`` before ``noise``),
-then the strength whose eps is closest to the structural eps (ties to the smaller). An entry with no structural twin
-on a dataset is shown in a table of its noise condition instead (original | noise | drop |
-ratio), or of its shuffled control when it has no noise twin either. A table lists the entries
-that have its perturbed condition.
+(:data:`CONTROLS_OF`), then the ``NOISE_CONTROLS`` order (``matched_noise`` before ``noise``), then
+the strength whose eps is closest to the structural eps (ties to the smaller). An entry with no
+structural twin on a dataset is shown in a table of its noise condition instead (original | noise |
+drop | ratio), or of its shuffled control when it has no noise twin either. A table lists the
+entries that have its perturbed condition.
 
 Chance (:mod:`~disentangle_bench.leaderboard.chance`): where a chance level is measured for the
 table's dataset and score, an entry whose original score does not exclude chance has no
