@@ -1,6 +1,6 @@
 """The test-bed study of the paper's claim on a CPU: every run, appended as it finishes.
 
-    python benchmarks/testbed_study.py [--plan full|blend|sweep|base|ci] [--shard 0/2]
+    python benchmarks/testbed_study.py [--plan full|blend|sweep|base] [--shard 0/2]
         [--threads 1] [--sigma-y S]   (the blob's sigma_y; ``base`` runs beta-VAE at eps 0.1 on it)
         [--out benchmarks/results/testbed_study.jsonl]   (``blend``: testbed_blend.jsonl)
 
@@ -72,13 +72,6 @@ def plan(name: str) -> list[tuple[str, Condition, int]]:
         return [("beta_vae", c, s) for s in SEEDS for c in conditions]
     if name == "blend":
         return blend_plan()
-    if name == "ci":  # the reduced version the slow test trains
-        conditions = [
-            Condition("original"),
-            Condition("structural", 0.175),
-            Condition("noise", 0.175),
-        ]
-        return [("beta_vae", c, s) for c in conditions for s in (0, 1, 2)]
     original = Condition("original")
     at = {
         eps: [Condition(k, eps) for k in ("structural", "noise", "shuffled")]
@@ -136,7 +129,7 @@ def done_runs(path: Path) -> set[tuple[str, str, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--plan", choices=("full", "blend", "sweep", "base", "ci"), default="full")
+    parser.add_argument("--plan", choices=("full", "blend", "sweep", "base"), default="full")
     parser.add_argument("--sigma-y", type=float, default=None, help="the blob's sigma_y")
     parser.add_argument("--shard", default="0/1", help="i/n: run every n-th job from the i-th")
     parser.add_argument("--threads", type=int, default=1)
