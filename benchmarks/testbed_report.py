@@ -25,6 +25,10 @@ Reads the runs ``benchmarks/testbed_study.py`` appended and writes
   per-strength tables, tests and codes for the blend twins (``oblique_blend`` and its controls),
   PCL with 2 latents on the inward-push twins tested with beta-VAE's first-attempt runs, and the
   blend's eps sweep (both sweeps drawn in ``testbed_sweep.png``);
+- the fifth attempt (a slow pattern, switch share 1/16, blend, eps 0.175; its structural and
+  shuffled runs made by ``testbed_decoder.py``, paired with the fourth attempt's original and
+  noise runs): beta-VAE's paired tests, what the codes keep, the diagnostic before training and
+  the claim family with PCL;
 - whether beta-VAE's decoder reproduces the pattern (``testbed_decoder.py``, runs in
   ``testbed_decoder.jsonl``): pattern capture and reconstruction loss against its references, for
   the structural twin and its shuffled control in both forms;
