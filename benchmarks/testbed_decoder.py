@@ -1,7 +1,8 @@
 """Does beta-VAE's decoder model the structural pattern, or treat it as noise?
 
     python benchmarks/testbed_decoder.py [--seeds 0-4] [--eps 0.1] [--forms blend,push]
-        [--switch-share 0.25] [--threads 1] [--out benchmarks/results/testbed_decoder.jsonl]
+        [--kinds structural,shuffled] [--pattern 0] [--switch-share 0.25] [--model beta_vae]
+        [--threads 1] [--out benchmarks/results/testbed_decoder.jsonl]
 
 The claim's mechanism needs the pattern to be *modelled*: a structural pattern is a function of
 the factors, so a decoder that reads the factors from its code can reproduce it, and the cheapest
@@ -158,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0-4")
     parser.add_argument("--eps", type=float, default=0.1)
     parser.add_argument("--forms", default="blend,push")
+    parser.add_argument("--kinds", default="structural,shuffled")
+    parser.add_argument("--pattern", type=int, default=0, help="the pattern's seed")
     parser.add_argument("--switch-share", type=float, default=MAX_SWITCH_SHARE)
     parser.add_argument("--model", choices=MODELS, default="beta_vae")
     parser.add_argument("--threads", type=int, default=1)
@@ -166,9 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     base, commit, cpu = Blob(), git_commit(), cpu_model()
     conditions = [
-        Condition(kind, args.eps, form=form)
+        Condition(kind, args.eps, pattern=args.pattern, form=form)
         for form in args.forms.split(",")
-        for kind in ("structural", "shuffled")
+        for kind in args.kinds.split(",")
     ]
     for seed in seeds_of(args.seeds):
         for condition in conditions:
