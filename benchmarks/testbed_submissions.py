@@ -56,6 +56,7 @@ import gin  # noqa: E402
 from disentangle_bench.cli import main as bench  # noqa: E402
 from disentangle_bench.data.blob import Blob  # noqa: E402
 from disentangle_bench.evidence.testbed import (  # noqa: E402
+    FORMS,
     MODELS,
     NUM_LATENT,
     Condition,
@@ -143,8 +144,7 @@ def condition(kind: str, eps: float, pattern: int, form: str = "blend") -> Condi
 
 def perturbation_name(kind: str, form: str) -> str | None:
     """The registered perturbation that makes the condition ``kind`` (None: the original)."""
-    made_by = condition(kind, 0.1, 0, form).perturbation
-    return None if made_by is None else made_by.name
+    return None if kind == "original" else FORMS[form][kind].name
 
 
 # -- run records ---------------------------------------------------------------------------------
