@@ -1,13 +1,13 @@
 """Calibrate the CPU test bed: does an MLP model disentangle the unperturbed ``blob`` reliably?
 
     python benchmarks/testbed_calibration.py --seeds 0-9 --steps 3000 --beta 8 \
-        [--model beta_vae|pcl --transition-rate 1.0] \
+        [--model beta_vae|beta_tc_vae|factor_vae|pcl --gamma 10 --transition-rate 1.0] \
         [--sigma-x 2.5 --sigma-y 5.0 --num-positions 16 --num-latent 4 --threads 1]
 
-Trains one model per seed (the ``mlp`` architecture, Adam 1e-3, batch 64; beta-VAE with a
-Bernoulli decoder and ``--beta``, or PCL on natural pairs with ``--transition-rate``) on ``blob``
-with the given parameters, scores MIG (disentanglement_lib's defaults) and appends one JSON line
-per run (setting, seed, MIG, seconds, threads, CPU, commit) to
+Trains one model per seed (the ``mlp`` architecture, Adam 1e-3, batch 64; beta-VAE or beta-TCVAE
+with a Bernoulli decoder and ``--beta``, FactorVAE with ``--gamma``, or PCL on natural pairs with
+``--transition-rate``) on ``blob`` with the given parameters, scores MIG (disentanglement_lib's
+defaults) and appends one JSON line per run (setting, seed, MIG, seconds, threads, CPU, commit) to
 ``benchmarks/results/testbed_calibration.jsonl``. docs/testbed.md summarises the lines: the
 choice of the test bed's settings rests on them.
 """
@@ -32,13 +32,14 @@ from provenance import cpu_model, git_commit  # noqa: E402
 
 from disentangle_bench.data.blob import Blob  # noqa: E402
 from disentangle_bench.metrics.mig import MIG  # noqa: E402
-from disentangle_bench.models.pcl import PCL  # noqa: E402
-from disentangle_bench.models.vae import BetaVAE  # noqa: E402
 from disentangle_bench.pipeline.representation import model_representation  # noqa: E402
 from disentangle_bench.pipeline.training import TrainingConfig, train  # noqa: E402
+from disentangle_bench.registry import Registry  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "testbed_calibration.jsonl"
 CPU = torch.device("cpu")
+#: The hyperparameter each model is calibrated on (its command-line option).
+TUNED = {"beta_vae": "beta", "beta_tc_vae": "beta", "factor_vae": "gamma", "pcl": "transition_rate"}
 
 
 def seeds_of(text: str) -> list[int]:
@@ -52,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0-9")
     parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--model", choices=("beta_vae", "pcl"), default="beta_vae")
+    parser.add_argument("--model", choices=tuple(TUNED), default="beta_vae")
     parser.add_argument("--beta", type=float, default=8.0)
+    parser.add_argument("--gamma", type=float, default=10.0)
     parser.add_argument("--transition-rate", type=float, default=1.0)
     parser.add_argument("--num-latent", type=int, default=4)
     parser.add_argument("--sigma-x", type=float, default=2.5)
@@ -65,13 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     data = Blob(sigma_x=args.sigma_x, sigma_y=args.sigma_y, num_positions=args.num_positions)
+    tuned = TUNED[args.model]
     setting = {
         "model": args.model,
         "sigma_x": args.sigma_x,
         "sigma_y": args.sigma_y,
         "num_positions": args.num_positions,
-        **({"beta": args.beta} if args.model == "beta_vae" else {}),
-        **({"transition_rate": args.transition_rate} if args.model == "pcl" else {}),
+        tuned: getattr(args, tuned),
         "num_latent": args.num_latent,
         "steps": args.steps,
         "learning_rate": args.learning_rate,
@@ -80,20 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     for seed in seeds_of(args.seeds):
         start = time.perf_counter()
         torch.manual_seed(seed)
-        if args.model == "pcl":
-            model = PCL(
-                data.observation_shape,
+        model = (
+            Registry()
+            .get("models", args.model)
+            .factory(
+                observation_shape=data.observation_shape,
                 num_latent=args.num_latent,
-                transition_rate=args.transition_rate,
                 architecture="mlp",
+                **{tuned: setting[tuned]},
             )
-        else:
-            model = BetaVAE(
-                data.observation_shape,
-                num_latent=args.num_latent,
-                beta=args.beta,
-                architecture="mlp",
-            )
+        )
         config = TrainingConfig(
             steps=args.steps,
             batch_size=64,

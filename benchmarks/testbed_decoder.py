@@ -8,9 +8,10 @@ The claim's mechanism needs the pattern to be *modelled*: a structural pattern i
 the factors, so a decoder that reads the factors from its code can reproduce it, and the cheapest
 code is then a rotated one. For the structural twin and its shuffled control (the same pattern
 images, no longer a function of the factors), in both forms (``push``, ``blend``), this trains
-beta-VAE exactly as the test-bed study does (``disentangle_bench.evidence.testbed``: the same
-model, seeds, steps and batches; the MIG it records must equal the study's for the same run)
-and measures on every configuration, with the decoder fed the posterior mean:
+beta-VAE exactly as the test-bed study does (``disentangle_bench.evidence.testbed.run_one``,
+whose row it extends: the same model, seeds, steps and batches, so the MIG it records equals the
+study's for the same run) and measures on every configuration, with the decoder fed the
+posterior mean:
 
 - ``pattern_capture`` (``disentangle_bench.evidence.decoding``): the share of the pattern's
   variation over the configurations the reconstructions reproduce (1: all of it; 0: none);
@@ -32,8 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -52,22 +51,9 @@ from disentangle_bench.evidence.decoding import (  # noqa: E402
     bernoulli_loss_per_image,
     pattern_capture,
 )
-from disentangle_bench.evidence.testbed import (  # noqa: E402
-    CPU,
-    STEPS,
-    Condition,
-    active_latents,
-    build_model,
-    linear_r2,
-)
-from disentangle_bench.metrics.mig import MIG  # noqa: E402
+from disentangle_bench.evidence.testbed import CPU, STEPS, Condition, run_one  # noqa: E402
 from disentangle_bench.perturbations.oblique import MAX_SWITCH_SHARE  # noqa: E402
-from disentangle_bench.pipeline.representation import model_representation  # noqa: E402
-from disentangle_bench.pipeline.training import (  # noqa: E402
-    TrainingConfig,
-    to_model_input,
-    train,
-)
+from disentangle_bench.pipeline.training import to_model_input  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "testbed_decoder.jsonl"
 #: The models this script trains; only those with a decoder get the decoder's measurements.
@@ -79,59 +65,18 @@ def clean_part(condition: Condition, clean: np.ndarray) -> np.ndarray:
     return (1.0 - condition.eps) * clean if condition.form == "blend" else clean
 
 
-def twin(condition: Condition, base: Blob, switch_share: float = MAX_SWITCH_SHARE):
-    """The condition's dataset, its pattern at ``switch_share``, and the run's label."""
-    if switch_share == MAX_SWITCH_SHARE:
-        return condition.build(base), condition.label
-    perturbation = condition.perturbation(
-        eps=condition.eps,
-        seed=condition.pattern,
-        profile=condition.profile,
-        switch_share=switch_share,
-    )
-    return perturbation.apply(base), f"{condition.label},share={switch_share:g}"
-
-
-def measure(
-    condition: Condition,
-    seed: int,
-    base: Blob,
-    switch_share: float = MAX_SWITCH_SHARE,
-    model_name: str = "beta_vae",
-) -> dict:
-    data, label = twin(condition, base, switch_share)
-    start = time.perf_counter()
-    model = build_model(model_name, data, seed)
-    config = TrainingConfig(
-        steps=STEPS, batch_size=64, learning_rate=1e-3, checkpoint_every=STEPS, log_every=STEPS
-    )
-    with tempfile.TemporaryDirectory() as workdir:
-        train(model, data, config, run_dir=Path(workdir), seed=seed, device=CPU, label="")
-    seconds = time.perf_counter() - start
-    representation = model_representation(model, CPU)
-    mig = MIG()(data, representation, np.random.RandomState(0))["discrete_mig"]
+def measure(condition: Condition, seed: int, base: Blob, model_name: str = "beta_vae") -> dict:
+    """The study's run of ``model_name`` on ``condition`` (``evidence.testbed.run_one``), with
+    the decoder's measurements when the model has a decoder."""
     _, clean = all_observations(base)
-    factors, observations = all_observations(data)
-    codes = representation(observations)
-    row = {
-        "model": model_name,
-        "label": label,
-        "kind": condition.kind,
-        "form": condition.form,
-        "eps": condition.eps,
-        "switch_share": switch_share,
-        "seed": seed,
-        "steps": STEPS,
-        "mig": float(mig),
-        "code_r2": {
-            name: linear_r2(codes, factors[:, [k]].astype(np.float64))
-            for k, name in enumerate(data.factor_names)
-        },
-        "active_latents": active_latents(codes),
-        "train_seconds": round(seconds, 1),
-    }
-    if callable(getattr(model, "reconstruct", None)):
-        row.update(decoder_measurements(model, condition, clean, observations))
+
+    def decoder(model: torch.nn.Module, data, observations: np.ndarray) -> dict:
+        if not callable(getattr(model, "reconstruct", None)):
+            return {}
+        return decoder_measurements(model, condition, clean, observations)
+
+    row = run_one(model_name, condition, seed, steps=STEPS, base=base, measure=decoder)
+    row["kind"] = row.pop("condition")
     return row
 
 
@@ -169,13 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     base, commit, cpu = Blob(), git_commit(), cpu_model()
     conditions = [
-        Condition(kind, args.eps, pattern=args.pattern, form=form)
+        Condition(kind, args.eps, pattern=args.pattern, form=form, switch_share=args.switch_share)
         for form in args.forms.split(",")
         for kind in args.kinds.split(",")
     ]
     for seed in seeds_of(args.seeds):
         for condition in conditions:
-            row = measure(condition, seed, base, args.switch_share, args.model)
+            row = measure(condition, seed, base, args.model)
             row.update(threads=args.threads, cpu=cpu, commit=commit)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             with args.out.open("a") as handle:

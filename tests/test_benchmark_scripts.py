@@ -61,13 +61,14 @@ def test_testbed_decoder_measures_capture_and_losses_against_their_references(mo
         assert np.isfinite(row["pattern_capture"])
         # the floor is the least any decoder can reach (Gibbs' inequality)
         assert row["loss_floor"] < min(row["loss_pattern_blind"], row["reconstruction_loss"])
-    slow = testbed_decoder.measure(Condition("shuffled", 0.1, form="blend"), 0, base, 0.0625)
+    slow_condition = Condition("shuffled", 0.1, form="blend", switch_share=0.0625)
+    slow = testbed_decoder.measure(slow_condition, 0, base)
     assert slow["label"] == "shuffled@eps=0.1,pattern=0,form=blend,share=0.0625"
     assert slow["switch_share"] == 0.0625 and set(slow["code_r2"]) == set(base.factor_names)
-    data, _ = testbed_decoder.twin(Condition("shuffled", 0.1, form="blend"), base, 0.0625)
+    data = slow_condition.build(base)
     assert data.perturbation.switch_share == 0.0625 and data.perturbation.shuffle
     pcl = testbed_decoder.measure(
-        Condition("structural", 0.1, form="blend"), 0, base, 0.0625, "pcl"
+        Condition("structural", 0.1, form="blend", switch_share=0.0625), 0, base, "pcl"
     )
     assert pcl["model"] == "pcl" and "pattern_capture" not in pcl and pcl["active_latents"] <= 2
     kept = testbed_decoder.clean_part(Condition("structural", 0.1, form="blend"), np.ones(3))

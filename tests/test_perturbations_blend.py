@@ -144,3 +144,20 @@ def test_the_test_beds_blend_conditions_build_the_registered_blend_twins():
         Condition("structural", 0.1, form="stir")
     with pytest.raises(ValueError, match="condition kind must be one of"):
         Condition("rotated", 0.1)
+
+
+def test_the_test_beds_slow_conditions_carry_their_switch_share():
+    from disentangle_bench.evidence.testbed import Condition
+
+    base = Blob()
+    slow = Condition("structural", 0.175, form="blend", switch_share=0.0625)
+    assert slow.label == "structural@eps=0.175,pattern=0,form=blend,share=0.0625"
+    built = slow.build(base)
+    assert built.perturbation.switch_share == 0.0625 and not built.perturbation.shuffle
+    expected = ObliqueBlend(eps=0.175, switch_share=0.0625).apply(base)
+    assert built.fingerprint == expected.fingerprint
+    shuffled = Condition("shuffled", 0.175, form="blend", switch_share=0.0625).build(base)
+    assert shuffled.perturbation.shuffle and shuffled.perturbation.switch_share == 0.0625
+    for kind in ("original", "noise"):
+        with pytest.raises(ValueError, match=f"the {kind} condition has no pattern"):
+            Condition(kind, 0.175, form="blend", switch_share=0.0625)

@@ -13,9 +13,12 @@ seed before the model is built). The conditions of one study:
 - ``shuffled`` (``oblique_shuffled``: the structural pattern images on permuted configurations).
 
 ``profile`` selects the oblique pattern's shape (``square``, the default, or ``cosine``) for the
-structural and shuffled conditions, ``form`` how it enters the image: ``push`` (``oblique``, the
-inward push) or ``blend`` (``oblique_blend``, ``x' = (1 - eps) x + eps m(w)``, with its own
-shuffled and norm-matched noise controls).
+structural and shuffled conditions, ``switch_share`` how fast it switches along the factors
+(:data:`~disentangle_bench.perturbations.oblique.MAX_SWITCH_SHARE`, the default, or slower: the
+fifth attempt's 1/16), ``form`` how it enters the image: ``push`` (``oblique``, the inward push)
+or ``blend`` (``oblique_blend``, ``x' = (1 - eps) x + eps m(w)``, with its own shuffled and
+norm-matched noise controls). The noise control's change norm does not depend on the profile's
+switch share, so a noise condition has none.
 
 Every run is scored with MIG (disentanglement_lib's defaults, evaluation seed 0); with what the
 code keeps of each factor (``code_r2``: held-out R^2 of a linear map from the codes to the
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +53,11 @@ from disentangle_bench.perturbations.blend import (
     ShuffledObliqueBlend,
 )
 from disentangle_bench.perturbations.matching import NormMatchedNoise
-from disentangle_bench.perturbations.oblique import ObliqueStripes, ShuffledOblique
+from disentangle_bench.perturbations.oblique import (
+    MAX_SWITCH_SHARE,
+    ObliqueStripes,
+    ShuffledOblique,
+)
 from disentangle_bench.pipeline.representation import model_representation
 from disentangle_bench.pipeline.training import TrainingConfig, train
 from disentangle_bench.registry import Registry
@@ -86,19 +94,22 @@ ACTIVE_SHARE = 0.1
 @dataclass(frozen=True)
 class Condition:
     """One dataset of the study: ``kind`` in :data:`CONDITIONS`, strength, pattern seed, the
-    pattern's profile and its form (:data:`FORMS`)."""
+    pattern's profile, its form (:data:`FORMS`) and its switch share."""
 
     kind: str
     eps: float = 0.0
     pattern: int = 0
     profile: str = "square"
     form: str = "push"
+    switch_share: float = MAX_SWITCH_SHARE
 
     def __post_init__(self) -> None:
         if self.kind not in CONDITIONS:
             raise ValueError(f"condition kind must be one of {', '.join(CONDITIONS)}")
         if self.form not in FORMS:
             raise ValueError(f"form must be one of {', '.join(FORMS)}, got {self.form!r}")
+        if self.switch_share != MAX_SWITCH_SHARE and self.kind in ("original", "noise"):
+            raise ValueError(f"the {self.kind} condition has no pattern, hence no switch share")
 
     @property
     def label(self) -> str:
@@ -106,7 +117,8 @@ class Condition:
             return "original"
         shape = "" if self.profile == "square" else f",profile={self.profile}"
         form = "" if self.form == "push" else f",form={self.form}"
-        return f"{self.kind}@eps={self.eps:g},pattern={self.pattern}{shape}{form}"
+        share = "" if self.switch_share == MAX_SWITCH_SHARE else f",share={self.switch_share:g}"
+        return f"{self.kind}@eps={self.eps:g},pattern={self.pattern}{shape}{form}{share}"
 
     @property
     def perturbation(self) -> type | None:
@@ -120,7 +132,9 @@ class Condition:
             if self.profile != "square":
                 raise ValueError("the matched-noise control matches the square profile only")
             return self.perturbation(eps=self.eps, seed=self.pattern).apply(base)
-        return self.perturbation(eps=self.eps, seed=self.pattern, profile=self.profile).apply(base)
+        return self.perturbation(
+            eps=self.eps, seed=self.pattern, profile=self.profile, switch_share=self.switch_share
+        ).apply(base)
 
 
 def phase_targets(base: GroundTruthData, pattern: int, eps: float = 0.1) -> np.ndarray:
@@ -150,21 +164,39 @@ def active_latents(codes: np.ndarray, share: float = ACTIVE_SHARE) -> int:
     return int((spread >= share * spread.max()).sum()) if spread.max() > 0 else 0
 
 
-def build_model(name: str, data: GroundTruthData, seed: int) -> torch.nn.Module:
-    """The model ``name`` with the study's hyperparameters, initialised as ``bench run`` does."""
+#: ``measure(model, data, observations)``: a run's extra measurements of the trained model on
+#: every configuration (``observations``, in :func:`all_observations` order), merged into its row.
+Measure = Callable[[torch.nn.Module, GroundTruthData, np.ndarray], dict[str, Any]]
+
+
+def build_model(
+    name: str, data: GroundTruthData, seed: int, hyperparameters: dict[str, Any] | None = None
+) -> torch.nn.Module:
+    """The model ``name`` with the study's hyperparameters (or ``hyperparameters``),
+    initialised as ``bench run`` does."""
     torch.manual_seed(seed)
     factory = Registry().get("models", name).factory
-    return factory(observation_shape=data.observation_shape, **MODELS[name])
+    chosen = MODELS[name] if hyperparameters is None else hyperparameters
+    return factory(observation_shape=data.observation_shape, **chosen)
 
 
 def run_one(
-    model_name: str, condition: Condition, seed: int, *, steps: int = STEPS, base=None
+    model_name: str,
+    condition: Condition,
+    seed: int,
+    *,
+    steps: int = STEPS,
+    base: GroundTruthData | None = None,
+    hyperparameters: dict[str, Any] | None = None,
+    measure: Measure | None = None,
 ) -> dict[str, Any]:
-    """Train one model on one condition and score it (see the module docstring)."""
+    """Train one model on one condition and score it (see the module docstring); the model's
+    hyperparameters are :data:`MODELS`' unless given."""
     base = base if base is not None else Blob()
+    chosen = dict(MODELS[model_name] if hyperparameters is None else hyperparameters)
     data = condition.build(base)
     start = time.perf_counter()
-    model = build_model(model_name, data, seed)
+    model = build_model(model_name, data, seed, chosen)
     config = TrainingConfig(
         steps=steps, batch_size=64, learning_rate=1e-3, checkpoint_every=steps, log_every=steps
     )
@@ -175,15 +207,17 @@ def run_one(
     mig = MIG()(data, representation, np.random.RandomState(0))["discrete_mig"]
     factors, observations = all_observations(data)
     codes = representation(observations)
-    return {
+    row = {
         "model": model_name,
         "condition": condition.kind,
         "eps": condition.eps,
         "pattern": condition.pattern,
         "profile": condition.profile,
         "form": condition.form,
+        "switch_share": condition.switch_share,
         "label": condition.label,
-        "num_latent": MODELS[model_name]["num_latent"],
+        "num_latent": chosen["num_latent"],
+        "hyperparameters": chosen,
         "seed": seed,
         "steps": steps,
         "mig": float(mig),
@@ -195,3 +229,6 @@ def run_one(
         "phase_r2": linear_r2(codes, phase_targets(base, condition.pattern)),
         "train_seconds": round(seconds, 1),
     }
+    if measure is not None:
+        row.update(measure(model, data, observations))
+    return row

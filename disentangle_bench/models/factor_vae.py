@@ -24,6 +24,7 @@ from disentangle_bench.models.discriminator import (
     shuffle_order,
 )
 from disentangle_bench.models.losses import gaussian_kl, sample_gaussian
+from disentangle_bench.models.optimizers import adam
 from disentangle_bench.models.vae import GaussianVAE, Noise, Terms
 
 
@@ -59,21 +60,15 @@ class FactorVAE(GaussianVAE):
         """``vae``: Adam from the training config on encoder + decoder; ``discriminator``: Adam
         with this model's discriminator hyperparameters."""
         vae_parameters = [*self.encoder.parameters(), *self.decoder.parameters()]
-        fused = True if all(p.is_cuda for p in self.parameters()) else None
         return {
-            "vae": torch.optim.Adam(
-                vae_parameters,
-                lr=config.learning_rate,
-                betas=(config.beta1, config.beta2),
-                eps=config.epsilon,
-                fused=fused,
+            "vae": adam(
+                vae_parameters, config.learning_rate, (config.beta1, config.beta2), config.epsilon
             ),
-            "discriminator": torch.optim.Adam(
+            "discriminator": adam(
                 self.discriminator.parameters(),
-                lr=self.discriminator_learning_rate,
-                betas=self.discriminator_betas,
-                eps=1e-8,
-                fused=fused,
+                self.discriminator_learning_rate,
+                self.discriminator_betas,
+                1e-8,
             ),
         }
 

@@ -35,13 +35,13 @@ from torch.func import functional_call, grad, stack_module_state, vjp, vmap
 
 from disentangle_bench.data.ground_truth import GroundTruthData
 from disentangle_bench.data.sampling import make_sampler
+from disentangle_bench.models.optimizers import adam
 from disentangle_bench.pipeline.training import (
     DEFAULT_OPTIMIZER,
     TrainingConfig,
     TrainingDivergedError,
     _Precision,
     _TermSums,
-    adam,
     compute_losses,
     configure_optimizers,
     to_model_input,

@@ -21,8 +21,9 @@ Optimisation follows the model contract
 optimiser (named ``model``) over all its parameters and minimises ``loss(batch, step)[0]``; a
 model with ``configure_optimizers(config)`` and
 ``training_losses(batch, step)`` gets one backward pass per optimiser, restricted to that
-optimiser's parameters, and every optimiser steps on the same batch. On CUDA, Adam is the fused
-implementation and batches travel through pinned memory.
+optimiser's parameters, and every optimiser steps on the same batch. Adam is the fused
+implementation on CUDA and the multi-tensor one on CPU (:func:`adam`); on CUDA batches travel
+through pinned memory.
 
 Mixed precision (``train.mixed_precision``): ``'bf16'`` runs the forward pass under
 ``torch.autocast`` in bfloat16; ``'fp16'`` in float16 with a gradient scaler; ``None`` (default)
@@ -49,6 +50,7 @@ import torch
 from disentangle_bench.data.ground_truth import GroundTruthData
 from disentangle_bench.data.sampling import make_sampler
 from disentangle_bench.models.losses import parameter_dtype
+from disentangle_bench.models.optimizers import adam
 from disentangle_bench.util.errors import BenchError, ConfigError, PluginError
 from disentangle_bench.util.files import atomic_write, atomic_write_text
 from disentangle_bench.util.images import image_grid, to_display, traversal_values, write_png
@@ -120,18 +122,6 @@ def to_model_input(
         return tensor.movedim(-1, -3).contiguous().to(dtype)
     tensor = tensor.movedim(-1, -3).contiguous()
     return tensor.to(device=device, dtype=dtype)
-
-
-def adam(
-    parameters: Any,
-    learning_rate: float,
-    betas: tuple[float, float],
-    epsilon: float,
-) -> torch.optim.Adam:
-    """Adam; the fused implementation when every parameter is on a CUDA device."""
-    parameters = list(parameters)
-    fused = True if parameters and all(p.is_cuda for p in parameters) else None
-    return torch.optim.Adam(parameters, lr=learning_rate, betas=betas, eps=epsilon, fused=fused)
 
 
 def default_optimizer(model: torch.nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
