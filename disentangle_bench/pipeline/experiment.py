@@ -10,6 +10,7 @@ named by string so that an unknown name gets a "did you mean" suggestion::
     experiment.perturbations = ['noise']
     experiment.metrics = ['mig']
     experiment.seeds = [0]
+    experiment.jobs = 1          # runs trained at once on CPU worker processes, or 'auto'
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class Experiment:
     metrics: tuple[str, ...]
     seeds: tuple[int, ...]
     evaluation_seed: int
+    jobs: int | str = 1  # see disentangle_bench.pipeline.parallel
 
     def runs(self) -> list[RunSpec]:
         conditions: tuple[str | None, ...] = (None, *self.perturbations)
@@ -99,6 +101,7 @@ def experiment(
     metrics: tuple[str, ...] = ("mig",),
     seeds: tuple[int, ...] = (0,),
     evaluation_seed: int = 0,
+    jobs: int | str = 1,
 ) -> Experiment:
     """Build the :class:`Experiment` from gin (``experiment.model = ...``); every value is
     checked (a :class:`ConfigError` naming the binding)."""
@@ -127,6 +130,8 @@ def experiment(
     metrics_ = _names("metrics", metrics)
     if not metrics_:
         raise ConfigError("experiment.metrics is empty: name at least one metric")
+    if jobs != "auto":
+        jobs = require_int("experiment.jobs", jobs, minimum=1)
     return Experiment(
         name=name,
         model=model,
@@ -137,6 +142,7 @@ def experiment(
         evaluation_seed=require_int(
             "experiment.evaluation_seed", evaluation_seed, minimum=0, maximum=SEED_MAX
         ),
+        jobs=jobs,
     )
 
 

@@ -9,6 +9,7 @@ Output layout (``OUT`` is ``--out``, by default ``bench_runs/<experiment.name>``
     OUT/runs/<run_id>/losses.jsonl  every loss term every ``train.log_every`` steps
     OUT/runs/<run_id>/reconstructions.png, traversals.png
     OUT/runs/<run_id>/operative_config.gin
+    OUT/runs/<run_id>/worker.log    the run's output, when it ran on a worker (``--jobs``)
     OUT/results.md, OUT/results.json  the robustness table over all runs
 
 The record's schema and its builder are :mod:`disentangle_bench.pipeline.record`. ``bench run``
@@ -52,6 +53,7 @@ from disentangle_bench.pipeline.config import (
     require_number,
 )
 from disentangle_bench.pipeline.experiment import Experiment, RunSpec, build_experiment
+from disentangle_bench.pipeline.parallel import choose_jobs, run_in_workers
 from disentangle_bench.pipeline.record import (
     RUN_RECORD_FILE,
     ModelRecord,
@@ -120,8 +122,14 @@ def run_experiment(
     stream: TextIO | None = None,
     wait: bool = False,
     after_results: AfterResults | None = None,
+    jobs: int | str | None = None,
 ) -> ExperimentOutcome:
     """Run every run the config describes; finished runs are reused, interrupted ones resumed.
+
+    ``jobs`` (default: the config's ``experiment.jobs``, 1 unless set): worker processes on CPU
+    (:mod:`disentangle_bench.pipeline.parallel`; ``'auto'``: one per core, at most one per run);
+    1 runs them here, one after another. Parallel runs use the plugins every worker loads
+    itself (the installed ones), not ``registry``.
 
     ``OUT`` has one writer: another process writing it makes this call fail with
     :class:`~disentangle_bench.util.lock.LockHeldError`, or wait for it when ``wait``.
@@ -135,6 +143,7 @@ def run_experiment(
     spec.validate(registry)
     training = check_configuration(spec, registry)
     torch_device = resolve_device(device)
+    workers = choose_jobs(spec.jobs if jobs is None else jobs, len(spec.runs()), torch_device)
     out = Path(out_dir) if out_dir is not None else Path("bench_runs") / spec.name
     _check_output_dir(out, config_text, overwrite)  # refused before anything is written
     check_first_batch(spec, registry, training)
@@ -142,10 +151,13 @@ def run_experiment(
         _claim_output_dir(out, config_text, overwrite)
 
         runs = spec.runs()
-        records = []
-        for number, run in enumerate(runs, start=1):
-            print(f"[{number}/{len(runs)}] {run.run_id}", file=stream, flush=True)
-            records.append(execute_run(run, registry, out / "runs" / run.run_id, torch_device))
+        if workers > 1:
+            records = run_in_workers(runs, out, out / CONFIG_FILE, workers, stream)
+        else:
+            records = []
+            for number, run in enumerate(runs, start=1):
+                print(f"[{number}/{len(runs)}] {run.run_id}", file=stream, flush=True)
+                records.append(execute_run(run, registry, out / "runs" / run.run_id, torch_device))
         table = ResultsTable.from_records(records)
         atomic_write_text(out / "results.md", table.to_markdown(title=spec.name))
         atomic_write_json(out / "results.json", table.to_json())

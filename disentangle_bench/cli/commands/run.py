@@ -42,7 +42,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="if another bench run is writing --out, wait for it to finish instead of exiting",
     )
+    run.add_argument(
+        "--jobs",
+        type=jobs_argument,
+        default=None,
+        metavar="N",
+        help="runs trained at once on CPU worker processes, each with cores/N threads, or auto "
+        "(one per core, at most one per run); default: the config's experiment.jobs, else 1",
+    )
     run.set_defaults(handler=run_command)
+
+
+def jobs_argument(text: str) -> int | str:
+    """``--jobs``: a positive integer or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto', got {text!r}")
+    return value
 
 
 def run_command(args: argparse.Namespace) -> None:
@@ -58,6 +79,7 @@ def run_command(args: argparse.Namespace) -> None:
             overwrite=args.overwrite,
             wait=args.wait,
             after_results=build_runs_leaderboard,
+            jobs=args.jobs,
         )
     except OSError as error:  # an unwritable or full output folder, met while writing a run
         where = args.out or "bench_runs/<experiment.name>"
