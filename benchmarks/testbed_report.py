@@ -52,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from provenance import cpu_model, git_commit  # noqa: E402
+from testbed_calibration import TUNED  # noqa: E402
 
 from disentangle_bench.data.blob import Blob  # noqa: E402
 from disentangle_bench.diagnostics.probe import (  # noqa: E402
@@ -65,18 +66,20 @@ from disentangle_bench.evidence.statistics import (  # noqa: E402
     holm,
     paired_drop_test,
 )
-from disentangle_bench.evidence.testbed import Condition  # noqa: E402
+from disentangle_bench.evidence.testbed import VARIATIONAL, Condition  # noqa: E402
 from disentangle_bench.perturbations import ObliqueBlend  # noqa: E402
+from disentangle_bench.perturbations.oblique import MAX_SWITCH_SHARE  # noqa: E402
 from disentangle_bench.util.files import atomic_write_json, atomic_write_text  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-MODELS = ("beta_vae", "pcl", "ae")
+MODELS = ("beta_vae", "pcl", "ae", "beta_tc_vae")
 STRENGTHS = (0.1, 0.175)
-SERIES_COLOURS = ("crimson", "royalblue")
+SERIES_COLOURS = ("crimson", "royalblue", "darkgreen")
 BLEND_RUNS = RESULTS / "testbed_blend.jsonl"
 DECODER_RUNS = RESULTS / "testbed_decoder.jsonl"
-#: The fifth attempt's switch share and strength (its noise is the blend study's at that eps:
-#: the mean change norm does not depend on the share).
+SLOW_RUNS = RESULTS / "testbed_slow.jsonl"
+#: The fifth attempt's switch share and strength (its noise twin has no share: the mean change
+#: norm does not depend on it).
 SLOW, SLOW_EPS = 0.0625, 0.175
 
 
@@ -103,10 +106,16 @@ def paired_scores(
     return {name: np.array([column[s] for s in seeds]) for name, column in columns.items()}
 
 
-def labels_at(eps: float, form: str = "push") -> dict[str, str]:
+def twin(kind: str, eps: float, form: str = "push", share: float = MAX_SWITCH_SHARE, **kw):
+    """The study's condition ``kind``; the switch share applies to the patterned twins only."""
+    shared = {} if kind in ("original", "noise") else {"switch_share": share}
+    return Condition(kind, eps, form=form, **shared, **kw)
+
+
+def labels_at(eps: float, form: str = "push", share: float = MAX_SWITCH_SHARE) -> dict[str, str]:
     return {
         "original": Condition("original").label,
-        **{k: Condition(k, eps, form=form).label for k in ("structural", "noise", "shuffled")},
+        **{k: twin(k, eps, form, share).label for k in ("structural", "noise", "shuffled")},
     }
 
 
@@ -118,8 +127,10 @@ def mean_sd(values: np.ndarray) -> str:
     return f"{values.mean():.3f} ({values.std(ddof=1):.3f})"
 
 
-def condition_table(rows: list[dict], eps: float, form: str = "push") -> tuple[str, dict]:
-    labels = labels_at(eps, form)
+def condition_table(
+    rows: list[dict], eps: float, form: str = "push", share: float = MAX_SWITCH_SHARE
+) -> tuple[str, dict]:
+    labels = labels_at(eps, form, share)
     lines = [
         f"| model | n | {' | '.join(f'{c} MIG' for c in labels)} "
         "| structural phase R^2 | shuffled phase R^2 |",
@@ -141,7 +152,9 @@ def condition_table(rows: list[dict], eps: float, form: str = "push") -> tuple[s
     return "\n".join(lines), summary
 
 
-def code_table(rows: list[dict], eps: float, form: str = "push") -> tuple[str, dict]:
+def code_table(
+    rows: list[dict], eps: float, form: str = "push", share: float = MAX_SWITCH_SHARE
+) -> tuple[str, dict]:
     """Per model and condition: mean code R^2 of each factor and mean number of active latents,
     and (beta-VAE) how many runs kept a single active latent."""
     names = Blob().factor_names
@@ -153,7 +166,7 @@ def code_table(rows: list[dict], eps: float, form: str = "push") -> tuple[str, d
     ]
     summary: dict = {}
     for model in MODELS:
-        for condition, label in labels_at(eps, form).items():
+        for condition, label in labels_at(eps, form, share).items():
             group = [r for r in rows if r["model"] == model and r["label"] == label]
             group = [r for r in group if "code_r2" in r]
             if not group:
@@ -250,33 +263,39 @@ def base_section(path: Path) -> tuple[str, dict]:
     return header + text, record
 
 
-def claim_section(rows: list[dict], eps: float, form: str = "push") -> tuple[str, dict]:
+def claim_section(
+    rows: list[dict], eps: float, form: str = "push", share: float = MAX_SWITCH_SHARE
+) -> tuple[str, dict]:
+    """The claim's family: every VAE-based model with runs against PCL, a second pattern seed
+    (1) pooled per training seed where it was run."""
     scores = {}
-    for model in ("beta_vae", "pcl"):
-        labels = labels_at(eps, form)
-        if eps == 0.1:
-            labels["structural@1"] = Condition("structural", eps, pattern=1, form=form).label
-            if by_seed(rows, model, labels["structural@1"]):  # pooled with pattern seed 0
-                labels["structural@0"] = labels.pop("structural")
-            else:
-                labels.pop("structural@1")
+    for model in (*VARIATIONAL, "pcl"):
+        labels = labels_at(eps, form, share)
+        labels["structural@1"] = twin("structural", eps, form, share, pattern=1).label
+        if by_seed(rows, model, labels["structural@1"]):  # pooled with pattern seed 0
+            labels["structural@0"] = labels.pop("structural")
+        else:
+            labels.pop("structural@1")
         paired = paired_scores(rows, model, labels)
         if len(paired["original"]) >= 2:
             scores[model] = paired
-    if set(scores) != {"beta_vae", "pcl"}:
+    vaes = [model for model in VARIATIONAL if model in scores]
+    if "pcl" not in scores or not vaes:
         return "not enough paired seeds yet for the tests\n", {}
-    table = claim_table(scores, vaes=["beta_vae"], reference="pcl")
+    table = claim_table(scores, vaes=vaes, reference="pcl")
     return format_markdown(table.rows, table.verdicts), {
         "rows": table.rows,
         "verdicts": dict(table.verdicts),
     }
 
 
-def strength_section(rows: list[dict], eps: float, form: str = "push") -> tuple[str, dict]:
+def strength_section(
+    rows: list[dict], eps: float, form: str = "push", share: float = MAX_SWITCH_SHARE
+) -> tuple[str, dict]:
     """At one strength: the MIG table, the claim's tests and what the codes keep."""
-    table, summary = condition_table(rows, eps, form)
-    claim, tests = claim_section(rows, eps, form)
-    codes, code_summary = code_table(rows, eps, form)
+    table, summary = condition_table(rows, eps, form, share)
+    claim, tests = claim_section(rows, eps, form, share)
+    codes, code_summary = code_table(rows, eps, form, share)
     text = "\n".join(
         [
             "MIG (and phase-probe R^2), mean (sd) over paired seeds:\n",
@@ -332,66 +351,54 @@ def blend_section(path: Path, push_rows: list[dict]) -> tuple[str, dict, list[di
     return "\n".join(lines) + "\n", record, points
 
 
-def slow_section(decoder_path: Path, blend_path: Path) -> tuple[str, dict]:
-    """The fifth attempt: a slow pattern (switch share 1/16, blend, eps 0.175), its runs made by
-    ``testbed_decoder.py``, paired with the blend study's original and noise runs."""
-    if not (decoder_path.exists() and blend_path.exists()):
-        return "not run yet\n", {}
-    rows = load_rows(blend_path) + load_rows(decoder_path)
-    labels = {
-        "original": Condition("original").label,
-        "structural": f"{Condition('structural', SLOW_EPS, form='blend').label},share={SLOW:g}",
-        "noise": Condition("noise", SLOW_EPS, form="blend").label,
-        "shuffled": f"{Condition('shuffled', SLOW_EPS, form='blend').label},share={SLOW:g}",
+def slow_section(path: Path, earlier: list[dict]) -> tuple[str, dict, list[dict]]:
+    """The plan ``slow`` of testbed_study.py (the fifth attempt: switch share 1/16, blend): every
+    model at eps 0.175, beta-VAE at eps 0.1, the sweep, and the runs that repeat earlier ones."""
+    if not path.exists():
+        return "not run yet\n", {}, []
+    rows = load_rows(path)
+    commits = ", ".join(sorted({r["commit"] for r in rows}))
+    seconds = {
+        model: np.median([r["train_seconds"] for r in rows if r["model"] == model])
+        for model in MODELS
+        if any(r["model"] == model for r in rows)
     }
-    comparisons = [("structural", other) for other in ("original", "noise", "shuffled")]
-    text, record = paired_section(rows, labels, comparisons)
-    names = Blob().factor_names
-    text += "\n\nWhat the codes keep (mean code R^2 per factor, mean active latents):\n\n"
-    text += f"| model | condition | n | {' | '.join(names)} | active latents |\n"
-    text += "|---|---|---|" + "---|" * (len(names) + 1) + "\n"
-    for model in ("beta_vae", "pcl"):
-        for kind in ("structural", "shuffled"):
-            group = [r for r in rows if r["model"] == model and r["label"] == labels[kind]]
-            if group:
-                r2 = [np.mean([r["code_r2"][name] for r in group]) for name in names]
-                text += (
-                    f"| {model} | {kind} | {len(group)} | "
-                    + " | ".join(f"{v:.3f}" for v in r2)
-                    + f" | {np.mean([r['active_latents'] for r in group]):.1f} |\n"
-                )
+    before = {(r["model"], r["label"], r["seed"]): r["mig"] for r in earlier}
+    repeated = [r for r in rows if (r["model"], r["label"], r["seed"]) in before]
+    same = sum(before[(r["model"], r["label"], r["seed"])] == r["mig"] for r in repeated)
+    lines = [
+        f"`{path.relative_to(ROOT)}`: {len(rows)} runs, code at {commits}; median seconds of "
+        "training per run: "
+        + ", ".join(f"{model} {value:.0f}" for model, value in seconds.items())
+        + f". Of its runs, {len(repeated)} repeat a run of the fourth attempt or of "
+        f"`testbed_decoder.jsonl` (the same model, condition and seed, made before the trainer's "
+        f"Adam became the multi-tensor implementation); {same} of them give the same MIG to the "
+        "last digit. Structural twin `oblique_blend` with switch share 1/16, its shuffled control "
+        "(the same share) and the blend's norm-matched noise; beta-VAE, beta-TCVAE and AE with 4 "
+        "latents, PCL with 2.\n"
+    ]
+    record: dict = {
+        "commits": commits,
+        "num_runs": len(rows),
+        "repeats_equal": [same, len(repeated)],
+    }
+    text, record[f"eps={SLOW_EPS:g}"] = strength_section(rows, SLOW_EPS, "blend", SLOW)
+    lines += [f"### Slow blend, eps {SLOW_EPS:g}\n", text]
     base = Blob()
-    slow = ObliqueBlend(eps=SLOW_EPS, switch_share=SLOW).apply(base)
-    fast = ObliqueBlend(eps=SLOW_EPS).apply(base)
+    slow = twin("structural", SLOW_EPS, "blend", SLOW).build(base)
+    fast = twin("structural", SLOW_EPS, "blend").build(base)
     masses = [local_variance_structure(d, num_points=64).off_diagonal_mass for d in (slow, fast)]
     record["off_diagonal_mass"] = {"share=1/16": masses[0], "share=1/4": masses[1]}
-    text += (
-        f"\nThe diagnostic before training: off-diagonal mass {masses[0]:.3f} for this twin "
+    lines.append(
+        f"The diagnostic before training: off-diagonal mass {masses[0]:.3f} for this twin "
         f"(switch share {SLOW:g}), {masses[1]:.3f} for the share-1/4 blend at the same eps.\n"
     )
-    second = Condition("structural", SLOW_EPS, pattern=1, form="blend").label + f",share={SLOW:g}"
-    scores = {}
-    for model in ("beta_vae", "pcl"):
-        family = dict(labels)
-        if by_seed(rows, model, second):  # a second pattern seed, pooled per training seed
-            family["structural@0"] = family.pop("structural")
-            family["structural@1"] = second
-        scores[model] = paired_scores(rows, model, family)
-    if all(len(s["original"]) >= 2 for s in scores.values()):
-        table = claim_table(scores, vaes=["beta_vae"], reference="pcl")
-        text += "\n\nMIG mean (sd) per model over its paired seeds (pattern seeds apart):\n\n"
-        for model, by_condition in scores.items():
-            text += (
-                f"- {model} ({len(by_condition['original'])} seeds): "
-                + ", ".join(f"{c} {mean_sd(v)}" for c, v in by_condition.items())
-                + "\n"
-            )
-        text += (
-            "\nThe family with PCL (2 latents) as the reference, pattern seeds pooled per "
-            "training seed (Holm-adjusted):\n\n" + format_markdown(table.rows, table.verdicts)
-        )
-        record["claim"] = {"rows": table.rows, "verdicts": dict(table.verdicts)}
-    return text, record
+    comparisons = [("structural", other) for other in ("original", "noise", "shuffled")]
+    text, record["eps=0.1"] = paired_section(rows, labels_at(0.1, "blend", SLOW), comparisons)
+    lines += ["### Slow blend, eps 0.1 (beta-VAE)\n", text + "\n"]
+    points, sweep_text = sweep(rows, "blend", SLOW)
+    lines += ["### Slow blend: the eps sweep and the diagnostic's forecast\n", sweep_text]
+    return "\n".join(lines) + "\n", record, points
 
 
 def decoder_section(path: Path, study_rows: list[dict]) -> tuple[str, dict]:
@@ -443,13 +450,15 @@ def decoder_section(path: Path, study_rows: list[dict]) -> tuple[str, dict]:
     return "\n".join(lines) + "\n", record
 
 
-def sweep(rows: list[dict], form: str = "push") -> tuple[list[dict], str]:
+def sweep(
+    rows: list[dict], form: str = "push", share: float = MAX_SWITCH_SHARE
+) -> tuple[list[dict], str]:
     """beta-VAE's structural-twin MIG against eps, with the diagnostic's off-diagonal mass."""
     base = Blob()
     original = by_seed(rows, "beta_vae", "original")
     points = []
     for eps in (0.0, 0.05, 0.1, 0.175, 0.3):
-        structural = Condition("structural", eps, form=form)
+        structural = twin("structural", eps, form, share)
         label = "original" if eps == 0 else structural.label
         scores = by_seed(rows, "beta_vae", label)
         seeds = sorted(set(scores) & set(original))
@@ -587,13 +596,12 @@ def calibration_section(path: Path) -> str:
     groups: dict[tuple, list[dict]] = {}
     for row in load_rows(path):
         model = row.get("model", "beta_vae")  # the first lines predate the PCL option
-        knob = (
-            f"beta {row['beta']:g}" if model == "beta_vae" else f"rate {row['transition_rate']:g}"
-        )
+        tuned = TUNED[model]
+        knob = f"{tuned.replace('transition_', '')} {row[tuned]:g}"
         setting = (model, row["sigma_x"], row["sigma_y"], knob, row["num_latent"], row["steps"])
         groups.setdefault(setting, []).append(row)
     lines = [
-        "| model | sigma_x | sigma_y | beta / transition rate | latents | steps | seeds "
+        "| model | sigma_x | sigma_y | beta / gamma / transition rate | latents | steps | seeds "
         "| MIG per seed | mean | share > 0.3 | median s |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -637,8 +645,10 @@ def main(argv: list[str] | None = None) -> int:
     sections += ["\n## Third attempt: a less anisotropic blob (sigma_y 3.5)\n", other + "\n"]
     blend_text, record["blend"], blend_points = blend_section(BLEND_RUNS, rows)
     sections += ["\n## Fourth attempt: the pattern blended in, PCL with 2 latents\n", blend_text]
-    slow, record["slow"] = slow_section(DECODER_RUNS, BLEND_RUNS)
-    sections += ["\n## Fifth attempt: a slow pattern (switch share 1/16, blend, eps 0.175)\n", slow]
+    earlier = load_rows(BLEND_RUNS) if BLEND_RUNS.exists() else []
+    earlier += load_rows(DECODER_RUNS) if DECODER_RUNS.exists() else []
+    slow, record["slow"], slow_points = slow_section(SLOW_RUNS, earlier)
+    sections += ["\n## Fifth attempt: a slow pattern (switch share 1/16, blend)\n", slow]
     decoder, record["decoder"] = decoder_section(
         DECODER_RUNS,
         rows + (load_rows(BLEND_RUNS) if BLEND_RUNS.exists() else []),
@@ -648,8 +658,10 @@ def main(argv: list[str] | None = None) -> int:
     sections += ["## The eps sweep and the diagnostic's forecast (inward push)\n", sweep_text]
     record["sweep"] = points
     record["blend_sweep"] = blend_points
+    record["slow_sweep"] = slow_points
     if len(points) > 1:
-        series = {"inward push": points, **({"blend": blend_points} if blend_points else {})}
+        series = {"inward push": points, "blend": blend_points, "slow blend": slow_points}
+        series = {name: series_points for name, series_points in series.items() if series_points}
         sweep_png(series, RESULTS / "testbed_sweep.png")
         sections.append("\n![MIG against eps](testbed_sweep.png)")
     ridge, record["ridge_probe"] = ridge_probe_section()

@@ -1,15 +1,18 @@
 """The leaderboard's test-bed entries, made from the test-bed study's runs.
 
-    python benchmarks/testbed_submissions.py [--form blend|push] [--study FILE]
-        [--leaderboard leaderboard] [--scratch DIR] [--eps 0.1] [--pattern 0]
+    python benchmarks/testbed_submissions.py [--plan slow|blend|push] [--study FILE]
+        [--leaderboard leaderboard] [--scratch DIR] [--eps EPS] [--pattern 0]
 
-The study (``benchmarks/testbed_study.py``) appends one JSON line per finished run; ``--study``
-defaults to the file of ``--form``'s plan (``blend``: ``testbed_blend.jsonl``, the fourth
-attempt; ``push``: ``testbed_study.jsonl``). For each of its models
-(``disentangle_bench.evidence.testbed.MODELS``: beta_vae, pcl, ae) this script takes the runs on
-the original ``blob``, its structural twin (``oblique_blend``, or ``oblique`` for ``push``) and
-its noise twin (norm-matched to that structural twin) at strength ``--eps`` and pattern seed
-``--pattern``, keeps every seed present in all three (a paired design), and writes each as the
+The study (``benchmarks/testbed_study.py``) appends one JSON line per finished run. ``--plan``
+names the study plan the entries come from, with its file, form, switch share and default
+strength (:data:`PLANS`): ``slow`` (the default: the fifth attempt, ``testbed_slow.jsonl``, the
+blend with switch share 1/16 at eps 0.175), ``blend`` (the fourth, ``testbed_blend.jsonl``, eps
+0.1) or ``push`` (the first, ``testbed_study.jsonl``, eps 0.1). For each of its models
+(``disentangle_bench.evidence.testbed.MODELS``: beta_vae, pcl, ae, beta_tc_vae) this script takes
+the runs on the original ``blob``, its structural twin (``oblique_blend``, or ``oblique`` for
+``push``) and its noise twin (norm-matched to that structural twin) at strength ``--eps`` and
+pattern seed ``--pattern``, keeps every seed present in all three (a paired design), and writes
+each as the
 run record ``bench run`` would have written (``OUT/runs/<run_id>/run.json``, built by
 ``disentangle_bench.pipeline.record.build_run_record``) into a scratch directory:
 
@@ -80,9 +83,22 @@ from disentangle_bench.registry import Registry  # noqa: E402
 from disentangle_bench.registry.contract import KINDS  # noqa: E402
 from disentangle_bench.util.files import atomic_write_json, atomic_write_text  # noqa: E402
 
-STUDIES = {
-    "blend": ROOT / "benchmarks" / "results" / "testbed_blend.jsonl",
-    "push": ROOT / "benchmarks" / "results" / "testbed_study.jsonl",
+RESULTS = ROOT / "benchmarks" / "results"
+#: Per study plan: its runs file, the pattern's form and switch share, the default strength.
+PLANS: dict[str, dict[str, Any]] = {
+    "slow": {
+        "study": RESULTS / "testbed_slow.jsonl",
+        "form": "blend",
+        "share": 0.0625,
+        "eps": 0.175,
+    },
+    "blend": {
+        "study": RESULTS / "testbed_blend.jsonl",
+        "form": "blend",
+        "share": None,
+        "eps": 0.1,
+    },
+    "push": {"study": RESULTS / "testbed_study.jsonl", "form": "push", "share": None, "eps": 0.1},
 }
 LEADERBOARD = ROOT / "leaderboard"
 CHANCE_MODULE = ROOT / "disentangle_bench" / "leaderboard" / "chance_levels.py"
@@ -94,7 +110,7 @@ BATCH_SIZE = 64
 LEARNING_RATE = 1e-3
 #: The conditions the entries hold (the shuffled control is the study report's, not theirs).
 SUBMITTED = ("original", "structural", "noise")
-DISPLAY = {"beta_vae": "beta-VAE", "pcl": "PCL", "ae": "AE"}
+DISPLAY = {"beta_vae": "beta-VAE", "pcl": "PCL", "ae": "AE", "beta_tc_vae": "beta-TCVAE"}
 #: The first comment line of every record's operative gin: marks the entries this script owns.
 MARKER = f"# A run of the CPU test-bed study, recorded by {GENERATOR}"
 #: Entries retired by this script (they measured an old construction and were never re-run).
@@ -122,11 +138,16 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def paired(
-    rows: list[dict[str, Any]], model: str, eps: float, pattern: int, form: str = "blend"
+    rows: list[dict[str, Any]],
+    model: str,
+    eps: float,
+    pattern: int,
+    form: str = "blend",
+    share: float | None = None,
 ) -> dict[str, dict[int, dict[str, Any]]]:
     """``kind -> seed -> row`` for the submitted conditions, restricted to the seeds every one
     of them has."""
-    labels = {kind: condition(kind, eps, pattern, form).label for kind in SUBMITTED}
+    labels = {kind: condition(kind, eps, pattern, form, share).label for kind in SUBMITTED}
     by_kind: dict[str, dict[int, dict[str, Any]]] = {kind: {} for kind in SUBMITTED}
     for row in rows:
         for kind, label in labels.items():
@@ -136,10 +157,15 @@ def paired(
     return {kind: {s: by_kind[kind][s] for s in sorted(seeds)} for kind in SUBMITTED}
 
 
-def condition(kind: str, eps: float, pattern: int, form: str = "blend") -> Condition:
+def condition(
+    kind: str, eps: float, pattern: int, form: str = "blend", share: float | None = None
+) -> Condition:
+    """The study's condition; ``share`` (None: the pattern's default) for the patterned twins."""
     if kind == "original":
         return Condition("original")
-    return Condition(kind, eps, pattern, form=form)
+    if share is None or kind == "noise":  # the noise twin has no pattern, hence no share
+        return Condition(kind, eps, pattern, form=form)
+    return Condition(kind, eps, pattern, form=form, switch_share=share)
 
 
 def perturbation_name(kind: str, form: str) -> str | None:
@@ -156,19 +182,24 @@ class Datasets:
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
-        self.built: dict[tuple[str, float, int, str], tuple[Any, dict[str, Any]]] = {}
+        self.built: dict[tuple, tuple[Any, dict[str, Any]]] = {}
         self.study_base = Blob()
 
-    def get(self, kind: str, eps: float, pattern: int, form: str) -> tuple[Any, dict[str, Any]]:
-        key = (kind, eps, pattern, form) if kind != "original" else (kind, 0.0, 0, "")
+    def get(
+        self, kind: str, eps: float, pattern: int, form: str, share: float | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        wanted = condition(kind, eps, pattern, form, share)
+        key = wanted.label
         if key not in self.built:
             perturbation = perturbation_name(kind, form)
             parameters = None if perturbation is None else {"eps": eps, "seed": pattern}
+            if parameters is not None and wanted.kind != "noise" and share is not None:
+                parameters["switch_share"] = share
             built = build_dataset(
                 self.registry, BASE, perturbation, perturbation_parameters=parameters
             )
             record = built.record(self.registry)
-            study = condition(kind, eps, pattern, form).build(self.study_base)
+            study = wanted.build(self.study_base)
             if study.fingerprint != record["fingerprint"]:
                 raise SystemExit(
                     f"the registry's {record['name']} (eps {eps}, seed {pattern}) is not the "
@@ -288,6 +319,7 @@ def default_num_bins() -> int:
 def run_record(
     study: Path,
     form: str,
+    share: float | None,
     row: dict[str, Any],
     kind: str,
     registry: Registry,
@@ -297,7 +329,7 @@ def run_record(
     environment: dict[str, str],
 ) -> RunRecord:
     model_name = row["model"]
-    data, dataset = datasets.get(kind, float(row["eps"]), int(row["pattern"]), form)
+    data, dataset = datasets.get(kind, float(row["eps"]), int(row["pattern"]), form, share)
     if model_name not in models:
         models[model_name] = model_record(registry, model_name, data)
     model = models[model_name]
@@ -365,11 +397,11 @@ def owned(path: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--form", choices=tuple(STUDIES), default="blend")
-    parser.add_argument("--study", type=Path, default=None, help="default: --form's study file")
+    parser.add_argument("--plan", choices=tuple(PLANS), default="slow")
+    parser.add_argument("--study", type=Path, default=None, help="default: --plan's study file")
     parser.add_argument("--leaderboard", type=Path, default=LEADERBOARD)
     parser.add_argument("--scratch", type=Path, default=None, help="keep the run records here")
-    parser.add_argument("--eps", type=float, default=0.1)
+    parser.add_argument("--eps", type=float, default=None, help="default: --plan's strength")
     parser.add_argument("--pattern", type=int, default=0)
     parser.add_argument(
         "--chance-module",
@@ -381,7 +413,10 @@ def main(argv: list[str] | None = None) -> int:
         "--skip-chance", action="store_true", help="keep the committed chance levels as they are"
     )
     args = parser.parse_args(argv)
-    args.study = STUDIES[args.form] if args.study is None else args.study
+    plan = PLANS[args.plan]
+    args.study = plan["study"] if args.study is None else args.study
+    args.eps = plan["eps"] if args.eps is None else args.eps
+    form, share = plan["form"], plan["share"]
     gin.clear_config()
     registry = Registry()
     rows = read_rows(args.study)
@@ -402,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(board)
         (board / "submissions").mkdir(parents=True)
         for model in MODELS:
-            by_kind = paired(rows, model, args.eps, args.pattern, args.form)
+            by_kind = paired(rows, model, args.eps, args.pattern, form, share)
             seeds = sorted(by_kind["original"])
             if not seeds:
                 print(f"{model}: no seed has all of {', '.join(SUBMITTED)} yet; no entry")
@@ -417,7 +452,8 @@ def main(argv: list[str] | None = None) -> int:
                 for row in by_kind[kind].values():
                     record = run_record(
                         args.study,
-                        args.form,
+                        form,
+                        share,
                         row,
                         kind,
                         registry,

@@ -272,10 +272,19 @@ def test_a_matched_noise_twin_is_checked_against_the_registry():
 COMMIT = "670a9ad7135d1d5693a83971c3eb7a4d23214089"
 
 
-def study_row(model: str, kind: str, seed: int, mig: float, form: str = "push") -> dict:
-    eps = 0.0 if kind == "original" else 0.1
-    label = "original" if kind == "original" else f"{kind}@eps=0.1,pattern=0"
+def study_row(
+    model: str,
+    kind: str,
+    seed: int,
+    mig: float,
+    form: str = "push",
+    eps: float = 0.1,
+    share: float | None = None,
+) -> dict:
+    label = "original" if kind == "original" else f"{kind}@eps={eps:g},pattern=0"
     label += ",form=blend" if form == "blend" and kind != "original" else ""
+    label += f",share={share:g}" if share and kind in ("structural", "shuffled") else ""
+    eps = 0.0 if kind == "original" else eps
     return {
         "model": model, "condition": kind, "eps": eps, "pattern": 0, "label": label,
         "seed": seed, "steps": 3000, "mig": mig, "phase_r2": 0.01, "train_seconds": 50.0,
@@ -299,7 +308,7 @@ def test_the_script_turns_paired_study_runs_into_submissions(tmp_path, capsys):
     retired = board / "submissions" / testbed_submissions.RETIRED[0]
     retired.write_text("{}")
     foreign = write_submission(board, "someone else", study_records(ROBUST))
-    argv = ["--form", "push", "--study", str(study), "--leaderboard", str(board), "--skip-chance"]
+    argv = ["--plan", "push", "--study", str(study), "--leaderboard", str(board), "--skip-chance"]
     argv += ["--scratch", str(tmp_path / "scratch")]
 
     assert testbed_submissions.main(argv) == 0
@@ -359,8 +368,8 @@ def test_the_script_submits_the_blend_study_with_its_own_controls(tmp_path):
             for model in ("beta_vae", "pcl")]  # fmt: skip
     study = write_study(tmp_path / "blend.jsonl", rows)
     board = tmp_path / "leaderboard"
-    argv = ["--study", str(study), "--leaderboard", str(board), "--skip-chance"]
-    assert testbed_submissions.main(argv) == 0  # --form blend is the default
+    argv = ["--plan", "blend", "--study", str(study), "--leaderboard", str(board), "--skip-chance"]
+    assert testbed_submissions.main(argv) == 0
     pcl = json.loads((board / "submissions" / "pcl-test-bed-blob-cpu-3-000-steps-1-seed.json")
                      .read_text())  # fmt: skip
     assert pcl["configs"][0]["hyperparameters"]["num_latent"] == 2
@@ -373,3 +382,23 @@ def test_the_script_submits_the_blend_study_with_its_own_controls(tmp_path):
     )
     readme = (board / "README.md").read_text()
     assert "oblique\\_blend \\(eps 0\\.1\\)" in readme
+
+
+def test_the_script_submits_the_slow_study_by_default_with_its_switch_share(tmp_path):
+    mig = {"original": 0.6, "structural": 0.1, "noise": 0.3, "shuffled": 0.2}
+    rows = [study_row(model, kind, 0, value, form="blend", eps=0.175, share=0.0625)
+            for kind, value in mig.items() for model in ("beta_tc_vae", "ae")]  # fmt: skip
+    study = write_study(tmp_path / "slow.jsonl", rows)
+    board = tmp_path / "leaderboard"
+    argv = ["--study", str(study), "--leaderboard", str(board), "--skip-chance"]
+    assert testbed_submissions.main(argv) == 0  # --plan slow is the default
+    name = "beta-tcvae-test-bed-blob-cpu-3-000-steps-1-seed.json"
+    tc = json.loads((board / "submissions" / name).read_text())
+    assert tc["method"]["name"] == "beta-TCVAE (test bed: blob, CPU, 3,000 steps, 1 seed)"
+    assert tc["configs"][0]["hyperparameters"]["beta"] == 16.0
+    runs = {run["dataset"]["condition"]: run for run in tc["runs"]}
+    assert sorted(runs) == ["blend_matched_noise", "oblique_blend", "original"]
+    parameters = runs["oblique_blend"]["dataset"]["perturbation"]["parameters"]
+    assert parameters["switch_share"] == 0.0625 and parameters["eps"] == 0.175
+    assert "oblique_blend.switch_share = 0.0625" in runs["oblique_blend"]["operative_gin"]
+    assert runs["blend_matched_noise"]["metrics"] == {"mig": {"discrete_mig": 0.3}}
