@@ -73,3 +73,20 @@ def test_testbed_decoder_measures_capture_and_losses_against_their_references(mo
     assert pcl["model"] == "pcl" and "pattern_capture" not in pcl and pcl["active_latents"] <= 2
     kept = testbed_decoder.clean_part(Condition("structural", 0.1, form="blend"), np.ones(3))
     np.testing.assert_allclose(kept, 0.9)
+
+
+def test_quickstart_time_times_both_modes_and_checks_they_give_one_table(
+    monkeypatch, tmp_path, capsys
+):
+    import quickstart_time
+
+    tiny = Path(__file__).parent / "configs" / "tiny.gin"
+    monkeypatch.setattr(quickstart_time, "QUICKSTART", tiny)
+    assert quickstart_time.main(["--out", str(tmp_path)]) == 0
+    (report_path,) = tmp_path.glob("quickstart_time-*.json")
+    report = json.loads(report_path.read_text())
+    assert set(report["seconds"]) == set(quickstart_time.MODES)
+    assert all(len(times) == 1 and times[0] > 0 for times in report["seconds"].values())
+    assert report["same_table"] is True and report["median_ratio_baseline_over_auto"] > 0
+    text = report_path.with_suffix(".md").read_text()
+    assert "| --jobs 1 (baseline) |" in text and "Both give the same table: yes" in text

@@ -42,6 +42,7 @@ def test_the_quickstart_describes_the_test_bed_claim():
     assert "experiment.perturbations = ['oblique_blend', 'blend_matched_noise']" in text
     assert "oblique_blend.switch_share = 0.0625" in text
     assert "experiment.seeds = [0, 1]" in text
+    assert "experiment.jobs = 'auto'" in text  # one worker per core: minutes, not tens of them
 
 
 @pytest.mark.slow
