@@ -53,13 +53,16 @@ def records(out: Path) -> dict[str, dict]:
     }
 
 
-def test_workers_give_the_records_of_a_sequential_run(tmp_path):
+def test_workers_give_the_records_of_a_sequential_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(parallel, "PROGRESS_SECONDS", 0.2)
     stream = io.StringIO()
     parallel_out, sequential_out = tmp_path / "parallel", tmp_path / "sequential"
     outcome = run_experiment([TINY], out_dir=parallel_out, device="cpu", jobs=2, stream=stream)
     run_experiment([TINY], out_dir=sequential_out, device="cpu", jobs=1, stream=io.StringIO())
     text = stream.getvalue()
     assert "2 runs on 2 worker processes" in text and "[2/2] " in text
+    assert "  0 of 2 runs finished (" in text  # progress while the workers start and train
+    assert text.index("[1/2] ") < text.index("[2/2] ")
     got, expected = records(parallel_out), records(sequential_out)
     assert sorted(got) == sorted(expected) == sorted(r["run_id"] for r in outcome.records)
     for run_id, record in got.items():

@@ -6,12 +6,12 @@ each of ``jobs`` spawned processes ``cores // jobs`` threads and one run at a ti
 parses ``OUT/config.gin`` (gin is global state, hence a process per worker), builds the
 experiment and calls :func:`~disentangle_bench.pipeline.running.execute_run` for its run: exactly
 what a sequential ``bench run`` does, so a run's record and numbers do not depend on ``jobs``
-(each run seeds its own random states; the trainer's operations give the same bits on one thread
-or several). A worker's output (training progress, metric lines) goes to
-``OUT/runs/<run_id>/worker.log``; this process prints one line per finished run. The first
-failure stops the runs not yet started and is raised once the running ones have finished, so
-nothing finished is lost: a rerun reuses every finished run and resumes the others from their
-checkpoints.
+(each run seeds its own random states; on the CPUs tested, one thread and two gave the same bits:
+``tests/test_parallel_runs.py``). A worker's output (training progress, metric lines) goes to
+``OUT/runs/<run_id>/worker.log``; this process prints one line per finished run, and a line every
+:data:`PROGRESS_SECONDS` while none finishes. The first failure stops the runs not yet started
+and is raised once the running ones have finished, so nothing finished is lost: a rerun reuses
+every finished run and resumes the others from their checkpoints.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import contextlib
 import multiprocessing
 import os
 import sys
+import time
 from collections.abc import Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import TextIO
 
@@ -32,6 +33,8 @@ from disentangle_bench.pipeline.record import RUN_RECORD_FILE, RunRecord, load_r
 from disentangle_bench.util.errors import ConfigError
 
 WORKER_LOG_FILE = "worker.log"
+#: Seconds between two progress lines while no run finishes.
+PROGRESS_SECONDS = 30.0
 
 
 def available_cores() -> int:
@@ -99,9 +102,17 @@ def run_in_workers(
             run_dir = str(out / "runs" / run.run_id)
             task = pool.submit(_run_in_worker, str(config_path), run.run_id, run_dir, threads)
             futures[task] = run
-        pending, finished = set(futures), 0
+        records: dict[str, RunRecord] = {}
+        pending, started = set(futures), time.monotonic()
         while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            done, pending = wait(pending, timeout=PROGRESS_SECONDS, return_when=FIRST_COMPLETED)
+            if not done:
+                print(
+                    f"  {len(records)} of {len(runs)} runs finished "
+                    f"({time.monotonic() - started:.0f} s)",
+                    file=stream,
+                    flush=True,
+                )
             for future in done:
                 run = futures[future]
                 error = future.exception()
@@ -111,14 +122,13 @@ def run_in_workers(
                     log = out / "runs" / run.run_id / WORKER_LOG_FILE
                     print(f"run {run.run_id} failed; its output: {log}", file=sys.stderr)
                     raise error
-                finished += 1
-                record = load_run_record(Path(future.result()))
+                records[run.run_id] = record = load_run_record(Path(future.result()))
                 print(
-                    f"[{finished}/{len(runs)}] {run.run_id}: {_scores(record)}",
+                    f"[{len(records)}/{len(runs)}] {run.run_id}: {_scores(record)}",
                     file=stream,
                     flush=True,
                 )
-    return [load_run_record(out / "runs" / run.run_id / RUN_RECORD_FILE) for run in runs]
+    return [records[run.run_id] for run in runs]
 
 
 def _scores(record: RunRecord) -> str:
