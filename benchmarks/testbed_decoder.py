@@ -23,9 +23,9 @@ and, as the study does, what the code keeps (``code_r2``, ``active_latents``). A
 pattern that is modelled shows a capture well above its shuffled control's and a loss below it.
 ``--switch-share`` trains on a pattern of another switch share (the fifth attempt,
 docs/testbed.md: 1/16, a pattern slow enough in the factors for a decoder to follow); its runs are
-labelled ``...,share=0.0625``. ``--model pcl`` trains PCL (2 latents) on the same twins for the
-claim's reference (MIG and codes only: PCL has no decoder). One JSON line per run is appended to
-``--out``.
+labelled ``...,share=0.0625``. ``--model beta_tc_vae`` measures beta-TCVAE the same way;
+``--model pcl`` trains PCL (2 latents) on the same twins for the claim's reference (MIG and codes
+only: PCL has no decoder). One JSON line per run is appended to ``--out``.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ from disentangle_bench.pipeline.training import to_model_input  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "testbed_decoder.jsonl"
 #: The models this script trains; only those with a decoder get the decoder's measurements.
-MODELS = ("beta_vae", "pcl")
+MODELS = ("beta_vae", "pcl", "beta_tc_vae")
 
 
 def clean_part(condition: Condition, clean: np.ndarray) -> np.ndarray:
