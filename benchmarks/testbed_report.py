@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -402,51 +403,49 @@ def slow_section(path: Path, earlier: list[dict]) -> tuple[str, dict, list[dict]
 
 
 def decoder_section(path: Path, study_rows: list[dict]) -> tuple[str, dict]:
-    """``benchmarks/testbed_decoder.py``: does beta-VAE's decoder reproduce the pattern?"""
+    """``benchmarks/testbed_decoder.py``: do the VAEs' decoders reproduce the pattern?"""
     if not path.exists():
         return "not run yet\n", {}
-    rows = [r for r in load_rows(path) if r["model"] == "beta_vae"]
+    rows = [r for r in load_rows(path) if "pattern_capture" in r]  # the models with a decoder
     study = {(r["model"], r["label"], r["seed"]): r["mig"] for r in study_rows}
     matched = [r for r in rows if (r["model"], r["label"], r["seed"]) in study]
     same = sum(study[(r["model"], r["label"], r["seed"])] == r["mig"] for r in matched)
     lines = [
-        f"`{path.relative_to(ROOT)}`: beta-VAE retrained as in the study, code at "
-        f"{', '.join(sorted({r['commit'] for r in rows}))}; its MIG equals the study's for "
+        f"`{path.relative_to(ROOT)}`: the VAEs retrained as in the study, code at "
+        f"{', '.join(sorted({r['commit'] for r in rows}))}; their MIG equals the study's for "
         f"{same} of the {len(matched)} runs the study also has. Means (sd) over seeds:\n",
-        "| form | switch share | eps | condition | n | MIG | pattern capture "
-        "| reconstruction loss (nats) | floor | pattern-blind |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | form | switch share | eps | condition | pattern seed | n | MIG "
+        "| pattern capture | reconstruction loss (nats) | floor | pattern-blind |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     record: dict = {"mig_equal_to_study": [same, len(matched)]}
-    settings = sorted({(r["form"], r.get("switch_share", 0.25), r["eps"]) for r in rows})
-    for form, share, eps in settings:
-        for kind in ("structural", "shuffled"):
-            group = [
-                r
-                for r in rows
-                if (r["form"], r.get("switch_share", 0.25), r["eps"], r["kind"])
-                == (form, share, eps, kind)
-            ]
-            if not group:
-                continue
-            values = {
-                name: np.array([r[name] for r in group])
-                for name in (
-                    "mig",
-                    "pattern_capture",
-                    "reconstruction_loss",
-                    "loss_floor",
-                    "loss_pattern_blind",
-                )
-            }
-            record[f"{form}/share={share:g}/eps={eps:g}/{kind}"] = {
-                name: v.tolist() for name, v in values.items()
-            }
-            lines.append(
-                f"| {form} | {share:g} | {eps:g} | {kind} | {len(group)} | "
-                + " | ".join(mean_sd(v) for v in values.values())
-                + " |"
-            )
+
+    def setting(row: dict) -> tuple:
+        share = row.get("switch_share", MAX_SWITCH_SHARE)
+        pattern = int(re.search(r"pattern=(\d+)", row["label"]).group(1))  # older rows: label only
+        return row["model"], row["form"], share, row["eps"], row["kind"], pattern
+
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(setting(row), []).append(row)
+    order = sorted(groups, key=lambda key: (MODELS.index(key[0]), *key[1:]))
+    for model, form, share, eps, kind, pattern in order:
+        group = groups[(model, form, share, eps, kind, pattern)]
+        names = (
+            "mig",
+            "pattern_capture",
+            "reconstruction_loss",
+            "loss_floor",
+            "loss_pattern_blind",
+        )
+        values = {name: np.array([r[name] for r in group]) for name in names}
+        key = f"{model}/{form}/share={share:g}/eps={eps:g}/{kind}/pattern={pattern}"
+        record[key] = {name: v.tolist() for name, v in values.items()}
+        lines.append(
+            f"| {model} | {form} | {share:g} | {eps:g} | {kind} | {pattern} | {len(group)} | "
+            + " | ".join(mean_sd(v) for v in values.values())
+            + " |"
+        )
     return "\n".join(lines) + "\n", record
 
 
@@ -649,10 +648,9 @@ def main(argv: list[str] | None = None) -> int:
     earlier += load_rows(DECODER_RUNS) if DECODER_RUNS.exists() else []
     slow, record["slow"], slow_points = slow_section(SLOW_RUNS, earlier)
     sections += ["\n## Fifth attempt: a slow pattern (switch share 1/16, blend)\n", slow]
-    decoder, record["decoder"] = decoder_section(
-        DECODER_RUNS,
-        rows + (load_rows(BLEND_RUNS) if BLEND_RUNS.exists() else []),
-    )
+    studies = rows + (load_rows(BLEND_RUNS) if BLEND_RUNS.exists() else [])
+    studies += load_rows(SLOW_RUNS) if SLOW_RUNS.exists() else []
+    decoder, record["decoder"] = decoder_section(DECODER_RUNS, studies)
     sections += ["\n## Does the decoder model the pattern?\n", decoder]
     points, sweep_text = sweep(rows)
     sections += ["## The eps sweep and the diagnostic's forecast (inward push)\n", sweep_text]

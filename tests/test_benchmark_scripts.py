@@ -90,3 +90,34 @@ def test_quickstart_time_times_both_modes_and_checks_they_give_one_table(
     assert report["same_table"] is True and report["median_ratio_baseline_over_auto"] > 0
     text = report_path.with_suffix(".md").read_text()
     assert "| --jobs 1 (baseline) |" in text and "Both give the same table: yes" in text
+
+
+def test_testbed_report_splits_the_decoder_table_by_model_and_pattern_seed(tmp_path, monkeypatch):
+    import testbed_report
+
+    monkeypatch.setattr(testbed_report, "ROOT", tmp_path)
+
+    def row(model, pattern, seed, capture):
+        label = f"structural@eps=0.175,pattern={pattern},form=blend,share=0.0625"
+        return {
+            "model": model, "label": label, "kind": "structural", "form": "blend",
+            "eps": 0.175, "switch_share": 0.0625, "seed": seed, "mig": 0.1 * seed,
+            "pattern_capture": capture, "reconstruction_loss": 330.0, "loss_floor": 310.0,
+            "loss_pattern_blind": 360.0, "commit": "abc1234",
+        }  # fmt: skip
+
+    rows = [row("beta_vae", 0, s, 0.8) for s in (0, 1)] + [row("beta_vae", 1, 0, 0.6)]
+    rows += [row("beta_tc_vae", 0, s, 0.7) for s in (0, 1)]
+    rows.append({"model": "pcl", "label": rows[0]["label"], "seed": 0, "mig": 0.6})  # no decoder
+    path = tmp_path / "decoder.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    study = [{"model": "beta_vae", "label": rows[0]["label"], "seed": 1, "mig": 0.1}]
+    text, record = testbed_report.decoder_section(path, study)
+    assert "their MIG equals the study's for 1 of the 1 runs" in text
+    assert "| beta_vae | blend | 0.0625 | 0.175 | structural | 0 | 2 |" in text
+    assert "| beta_vae | blend | 0.0625 | 0.175 | structural | 1 | 1 |" in text
+    assert "| beta_tc_vae | blend | 0.0625 | 0.175 | structural | 0 | 2 |" in text
+    assert "pcl" not in text
+    assert record["beta_tc_vae/blend/share=0.0625/eps=0.175/structural/pattern=0"][
+        "pattern_capture"
+    ] == [0.7, 0.7]
