@@ -54,6 +54,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from provenance import cpu_model, git_commit  # noqa: E402
 from testbed_calibration import TUNED  # noqa: E402
+from testbed_study import twin  # noqa: E402
 
 from disentangle_bench.data.blob import Blob  # noqa: E402
 from disentangle_bench.diagnostics.probe import (  # noqa: E402
@@ -68,7 +69,6 @@ from disentangle_bench.evidence.statistics import (  # noqa: E402
     paired_drop_test,
 )
 from disentangle_bench.evidence.testbed import VARIATIONAL, Condition  # noqa: E402
-from disentangle_bench.perturbations import ObliqueBlend  # noqa: E402
 from disentangle_bench.perturbations.oblique import MAX_SWITCH_SHARE  # noqa: E402
 from disentangle_bench.util.files import atomic_write_json, atomic_write_text  # noqa: E402
 
@@ -105,12 +105,6 @@ def paired_scores(
     columns = {name: by_seed(rows, model, label, value) for name, label in labels.items()}
     seeds = sorted(set.intersection(*(set(c) for c in columns.values()))) if columns else []
     return {name: np.array([column[s] for s in seeds]) for name, column in columns.items()}
-
-
-def twin(kind: str, eps: float, form: str = "push", share: float = MAX_SWITCH_SHARE, **kw):
-    """The study's condition ``kind``; the switch share applies to the patterned twins only."""
-    shared = {} if kind in ("original", "noise") else {"switch_share": share}
-    return Condition(kind, eps, form=form, **shared, **kw)
 
 
 def labels_at(eps: float, form: str = "push", share: float = MAX_SWITCH_SHARE) -> dict[str, str]:
@@ -272,7 +266,7 @@ def claim_section(
     scores = {}
     for model in (*VARIATIONAL, "pcl"):
         labels = labels_at(eps, form, share)
-        labels["structural@1"] = twin("structural", eps, form, share, pattern=1).label
+        labels["structural@1"] = twin("structural", eps, form, share, 1).label
         if by_seed(rows, model, labels["structural@1"]):  # pooled with pattern seed 0
             labels["structural@0"] = labels.pop("structural")
         else:
@@ -552,11 +546,9 @@ def ridge_probe_section() -> tuple[str, dict]:
     base, names = Blob(), Blob().factor_names
     lines = [f"| condition | {' | '.join(names)} |", "|---|" + "---|" * len(names)]
     record = {}
-    twins = {condition.label: condition.build(base) for condition in probe_conditions()}
-    for shuffle in (False, True):  # the fifth attempt's slow pattern
-        slow = ObliqueBlend(eps=SLOW_EPS, switch_share=SLOW, shuffle=shuffle)
-        kind = "shuffled" if shuffle else "structural"
-        twins[f"{kind}@eps={SLOW_EPS:g},pattern=0,form=blend,share={SLOW:g}"] = slow.apply(base)
+    conditions = probe_conditions()  # and the fifth attempt's slow pattern:
+    conditions += [twin(kind, SLOW_EPS, "blend", SLOW) for kind in ("structural", "shuffled")]
+    twins = {condition.label: condition.build(base) for condition in conditions}
     for label, data in twins.items():
         accuracy = ridge_probe_accuracy(data)
         record[label] = accuracy.tolist()

@@ -66,6 +66,7 @@ from provenance import cpu_model, git_commit  # noqa: E402
 
 from disentangle_bench.data.blob import Blob  # noqa: E402
 from disentangle_bench.evidence.testbed import Condition, run_one  # noqa: E402
+from disentangle_bench.perturbations.oblique import MAX_SWITCH_SHARE  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "testbed_study.jsonl"
 BLEND_RESULTS = ROOT / "benchmarks" / "results" / "testbed_blend.jsonl"
@@ -128,21 +129,35 @@ def blend_plan() -> list[tuple[str, Condition, int]]:
     return runs
 
 
+def twin(
+    kind: str,
+    eps: float,
+    form: str = "push",
+    share: float = MAX_SWITCH_SHARE,
+    pattern: int = 0,
+) -> Condition:
+    """The study's condition ``kind``; the switch share applies to the patterned twins only
+    (the original and the noise twin have no pattern)."""
+    if kind == "original":
+        return Condition("original")
+    shared = {} if kind == "noise" else {"switch_share": share}
+    return Condition(kind, eps, pattern=pattern, form=form, **shared)
+
+
 def slow_plan() -> list[tuple[str, Condition, int]]:
     """The fifth attempt's runs (module docstring), most important first."""
 
-    def twin(kind: str, eps: float = 0.175, pattern: int = 0) -> Condition:
-        share = {} if kind == "noise" else {"switch_share": SLOW_SHARE}
-        return Condition(kind, eps, pattern=pattern, form="blend", **share)
+    def slow(kind: str, eps: float = 0.175, pattern: int = 0) -> Condition:
+        return twin(kind, eps, "blend", SLOW_SHARE, pattern)
 
     def block(model: str, conditions: list[Condition]) -> list[tuple[str, Condition, int]]:
         return [(model, c, s) for s in SEEDS for c in conditions]
 
     original = Condition("original")
-    every = [original, twin("structural"), twin("noise"), twin("shuffled")]
-    second = [twin("structural", pattern=1), twin("shuffled", pattern=1)]
-    sweep = [twin("structural", 0.1), twin("noise", 0.1), twin("shuffled", 0.1)]
-    sweep.append(twin("structural", 0.3))
+    every = [original, slow("structural"), slow("noise"), slow("shuffled")]
+    second = [slow("structural", pattern=1), slow("shuffled", pattern=1)]
+    sweep = [slow("structural", 0.1), slow("noise", 0.1), slow("shuffled", 0.1)]
+    sweep.append(slow("structural", 0.3))
     runs = block("beta_vae", every) + block("pcl", every)
     runs += block("ae", every[:3]) + block("beta_tc_vae", every[:3])
     runs += block("beta_vae", second) + block("pcl", second)

@@ -53,8 +53,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import gin  # noqa: E402
+from testbed_study import twin  # noqa: E402
 
 from disentangle_bench.cli import main as bench  # noqa: E402
 from disentangle_bench.data.blob import Blob  # noqa: E402
@@ -67,6 +69,7 @@ from disentangle_bench.evidence.testbed import (  # noqa: E402
 )
 from disentangle_bench.leaderboard import chance  # noqa: E402
 from disentangle_bench.leaderboard.aggregate import COMMIT_KEY  # noqa: E402
+from disentangle_bench.perturbations.oblique import MAX_SWITCH_SHARE  # noqa: E402
 from disentangle_bench.pipeline.config import effective_parameters  # noqa: E402
 from disentangle_bench.pipeline.record import (  # noqa: E402
     RUN_RECORD_FILE,
@@ -161,11 +164,7 @@ def condition(
     kind: str, eps: float, pattern: int, form: str = "blend", share: float | None = None
 ) -> Condition:
     """The study's condition; ``share`` (None: the pattern's default) for the patterned twins."""
-    if kind == "original":
-        return Condition("original")
-    if share is None or kind == "noise":  # the noise twin has no pattern, hence no share
-        return Condition(kind, eps, pattern, form=form)
-    return Condition(kind, eps, pattern, form=form, switch_share=share)
+    return twin(kind, eps, form, MAX_SWITCH_SHARE if share is None else share, pattern)
 
 
 def perturbation_name(kind: str, form: str) -> str | None:

@@ -143,14 +143,14 @@ def run_experiment(
     spec.validate(registry)
     training = check_configuration(spec, registry)
     torch_device = resolve_device(device)
-    workers = choose_jobs(spec.jobs if jobs is None else jobs, len(spec.runs()), torch_device)
+    runs = spec.runs()
+    workers = choose_jobs(spec.jobs if jobs is None else jobs, len(runs), torch_device)
     out = Path(out_dir) if out_dir is not None else Path("bench_runs") / spec.name
     _check_output_dir(out, config_text, overwrite)  # refused before anything is written
     check_first_batch(spec, registry, training)
     with lock_run_directory(out, wait=wait, stream=stream):
         _claim_output_dir(out, config_text, overwrite)
 
-        runs = spec.runs()
         if workers > 1:
             records = run_in_workers(runs, out, out / CONFIG_FILE, workers, stream)
         else:
